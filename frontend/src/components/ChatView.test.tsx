@@ -459,7 +459,7 @@ describe('ChatView new chat waiting', () => {
     );
     const notice = () => mount.host.querySelector('.composer-wrap .counter [role="status"]')?.textContent;
     act(() => app.store.set((s) => ({ ...s, link: { state: 'connected', kind: 'ws' } })));
-    expect(notice()).toBe('Waiting for the server: The server is shutting down; retry. Your new conversation starts when it can take it, with the message below.');
+    expect(notice()).toBe('Waiting for the server: The server is shutting down. Your new conversation starts when it can take it, with the message below.');
     act(() => app.store.set((s) => ({ ...s, link: { state: 'reconnecting', kind: 'ws' } })));
     expect(notice()).toBe('Your new conversation starts as soon as the server can be reached, with the message below.');
   });

@@ -195,7 +195,7 @@ describe('Composer', () => {
     [
       'chatd answered not now (its reason)',
       'the server is shutting down; retry',
-      'Waiting for the server: The server is shutting down; retry. Your new conversation starts when it can take it, with the message below.',
+      'Waiting for the server: The server is shutting down. Your new conversation starts when it can take it, with the message below.',
     ],
   ])('a new chat waiting because %s: the composer says what it waits for', (_, serverWait, notice) => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
@@ -215,7 +215,7 @@ describe('Composer', () => {
     [
       'the server refused it for now (its reason)',
       'no model is available: Local cannot list its models; try again later',
-      'Waiting for the server: No model is available: Local cannot list its models; try again later. Your last message is sent when it can take it; then you can send the next.',
+      'Waiting for the server: No model is available: Local cannot list its models. Your last message is sent when it can take it; then you can send the next.',
       'Your last message waits for the server',
     ],
   ])('a message waiting because %s: the composer says what it waits for', (_, serverWait, notice, why) => {

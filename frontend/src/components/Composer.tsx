@@ -13,7 +13,7 @@ import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type Keyboa
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox, useCoarsePointer } from '../hooks/composerBox';
 import { NEW_CHAT } from '../lib/drafts';
-import { sentence } from '../lib/errors';
+import { waitReason } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
@@ -138,7 +138,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
         <div id={waitingId} className="counter">
           <span role="status">
             {serverWait !== undefined
-              ? `Waiting for the server: ${sentence(serverWait)} Your new conversation starts when it can take it, with the message below.`
+              ? `Waiting for the server: ${waitReason(serverWait)} Your new conversation starts when it can take it, with the message below.`
               : 'Your new conversation starts as soon as the server can be reached, with the message below.'}
           </span>{' '}
           <button type="button" className="link-button" aria-label="Cancel the new conversation" onClick={cancelWaiting}>
@@ -149,7 +149,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
       {queued && !length.show && (
         <p id={counterId} className="counter" role="status">
           {serverWait !== undefined
-            ? `Waiting for the server: ${sentence(serverWait)} Your last message is sent when it can take it; then you can send the next.`
+            ? `Waiting for the server: ${waitReason(serverWait)} Your last message is sent when it can take it; then you can send the next.`
             : 'Your last message is sent when the connection is back; then you can send the next.'}
         </p>
       )}

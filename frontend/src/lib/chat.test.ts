@@ -1733,19 +1733,19 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
       'chatd shutting down (its 503 unavailable)',
       () => new Response('{"error":{"code":"unavailable","message":"the server is shutting down; retry"}}', { status: 503, headers: { 'Retry-After': '0' } }),
       'the server is shutting down; retry',
-      'The new conversation has not started yet: The server is shutting down; retry. It starts when the server can take it.',
+      'The new conversation has not started yet: The server is shutting down. It starts when the server can take it.',
     ],
     [
       'chatd waiting for an earlier attempt with its key (its 503 unavailable)',
       () => new Response('{"error":{"code":"unavailable","message":"an earlier creation with this clientId is still being handled; retry"}}', { status: 503, headers: { 'Retry-After': '0' } }),
       'an earlier creation with this clientId is still being handled; retry',
-      'The new conversation has not started yet: An earlier creation with this clientId is still being handled; retry. It starts when the server can take it.',
+      'The new conversation has not started yet: An earlier creation with this clientId is still being handled. It starts when the server can take it.',
     ],
     [
       'too many new conversations (429)',
       () => new Response('{"error":{"code":"rate_limited","message":"too many new conversations; wait a moment"}}', { status: 429, headers: { 'Retry-After': '0' } }),
       'too many new conversations; wait a moment',
-      'The new conversation has not started yet: Too many new conversations; wait a moment. It starts when the server can take it.',
+      'The new conversation has not started yet: Too many new conversations. It starts when the server can take it.',
     ],
     [
       'a proxy\'s 503 (no chatd body): the server was not reached',

@@ -12,7 +12,7 @@ import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
-import { errorText, isConnectionError, refusedField, sentence, serverUnavailable } from './errors';
+import { errorText, isConnectionError, refusedField, serverUnavailable, waitReason } from './errors';
 import { forgetRevealed } from './images';
 import { ModelList } from './modelList';
 import { currentModel, newChatModel, unavailableNotice, withinBound } from './models';
@@ -1183,7 +1183,7 @@ export class ChatApp {
   private creationRefused(pending: PendingChat, why: string): void {
     if (pending.toldWhy) return;
     pending.toldWhy = true;
-    this.toast(`The new conversation has not started yet: ${sentence(why)} It starts when the server can take it.`, 'info');
+    this.toast(`The new conversation has not started yet: ${waitReason(why)} It starts when the server can take it.`, 'info');
   }
 
   /**

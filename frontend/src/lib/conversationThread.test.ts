@@ -604,6 +604,27 @@ describe('a send with no answer while the link looks up', () => {
     }
   });
 
+  it('a regenerate with no answer says it is asked again in a moment (the link is up), and is', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, socket, thread } = setup({ snapshots: [[u1, a1]] });
+      socket().open();
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      const acting = app.regenerate('a1');
+      await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+      const key = socket().framesOf('regenerate')[0]!.clientMessageId;
+      await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS); // the ack timeout
+      await acting;
+      expect(app.store.state.link.state).toBe('connected');
+      // It said "once the connection is back" of a connection that never went.
+      expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Regenerate: The server did not answer in time. It is asked again in a moment.']);
+      await vi.advanceTimersByTimeAsync(3000); // the retry
+      expect(socket().framesOf('regenerate').map((f) => f.clientMessageId)).toEqual([key, key]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('releases its held draft once the server is known to have it, ack or not', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
@@ -670,7 +691,7 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([sent.clientMessageId]);
     expect(app.store.state.drafts[CID]).toBe('');
     expect(held(kv, sent.clientMessageId)).toBe('during the shutdown');
-    const told = [`Message not sent yet: The server is shutting down; try again in a moment. It is sent when the server can take it.`];
+    const told = [`Message not sent yet: The server is shutting down. It is sent when the server can take it.`];
     expect(app.store.state.toasts.map((t) => t.text)).toEqual(told);
 
     first.cut(1001, 'server shutting down');
@@ -694,7 +715,7 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     const asked = first.framesOf('regenerate')[0]!;
     first.receive({ type: 'error', id: asked.id, code: 'unavailable', message: SHUTDOWN });
     await acting;
-    expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[`Regenerate: The server is shutting down; try again in a moment. It is asked again when the server can take it.`, 'info']]);
+    expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[`Regenerate: The server is shutting down. It is asked again when the server can take it.`, 'info']]);
 
     first.cut(1001, 'server shutting down');
     await vi.waitFor(() => expect(socket()).not.toBe(first));
@@ -710,7 +731,7 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
 
 describe('a send refused unavailable while no model can be listed (the model providers cannot be reached): the link stays up', () => {
   const NO_MODEL = 'no model is available: Local cannot list its models: Could not reach the model provider; try again later';
-  const TOLD = 'Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider; try again later. It is sent when the server can take it.';
+  const TOLD = 'Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider. It is sent when the server can take it.';
 
   it('is queued with the server\'s reason, told once (not at each retry), and sent with its key once the server takes it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

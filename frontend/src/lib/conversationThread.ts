@@ -6,7 +6,7 @@
 
 import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
-import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
+import { errorText, isConnectionError, sentence, serverUnavailable, waitReason } from './errors';
 import { replacedNotice } from './models';
 import { newClientId } from './persist';
 import { serverToClient } from './serverClock';
@@ -756,7 +756,7 @@ export class ConversationThread {
   private serverWaits(why: string): void {
     const told = this.thread.serverWait !== undefined;
     this.update((t) => (t.serverWait === why ? t : { ...t, serverWait: why }));
-    if (!told) this.deps.toast(`Message not sent yet: ${sentence(why)} It is sent when the server can take it.`, 'info');
+    if (!told) this.deps.toast(`Message not sent yet: ${waitReason(why)} It is sent when the server can take it.`, 'info');
   }
 
   /** queue puts q in the queue (its text is held in storage since send: Drafts.hold). */
@@ -876,9 +876,11 @@ export class ConversationThread {
       if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
         const why = serverUnavailable(err); // chatd's own word: the connection is up
-        const when = why !== null ? 'when the server can take it' : 'once the connection is back';
-        if (!told) this.deps.toast(`Regenerate: ${sentence(why ?? errorText(err))} It is asked again ${when}.`, 'info');
-        if (this.deps.connected()) this.retrySoon();
+        // Connected, an unanswered attempt (a timeout) or a proxy's 502/503/504 is asked again in a moment.
+        const connected = this.deps.connected();
+        const when = why !== null ? 'when the server can take it' : connected ? 'in a moment' : 'once the connection is back';
+        if (!told) this.deps.toast(`Regenerate: ${waitReason(why ?? errorText(err))} It is asked again ${when}.`, 'info');
+        if (connected) this.retrySoon();
         return;
       }
       this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');

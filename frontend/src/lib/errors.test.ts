@@ -8,6 +8,7 @@ describe('withoutRetryAdvice', () => {
   it.each([
     ['too many changes to conversations; try again in a moment', 'too many changes to conversations'],
     ['The server is shutting down; retry', 'The server is shutting down'],
+    ['too many new conversations; wait a moment', 'too many new conversations'],
     ['the server did not answer in time; retry.', 'the server did not answer in time'],
     ['The model provider had an error; try again in 30s.', 'The model provider had an error'],
     ['no model is available: down; try again later', 'no model is available: down'],

@@ -17,7 +17,7 @@ export function sentence(text: string): string {
  * A clause that says more ("; try again later, or pick another model") is
  * not one.
  */
-const RETRY_ADVICE = /\s*[;,]\s*(?:please\s+)?(?:try again|retry|wait)(?:\s+(?:later|shortly|soon|in a (?:moment|minute|while|few seconds)|in \d+\s*[a-z]*|after \d+\s*[a-z]*))?\s*[.!]?$/i;
+const RETRY_ADVICE = /\s*[;,]\s*(?:please\s+)?(?:try again|retry|wait)(?:\s+(?:later|shortly|soon|a moment|a bit|in a (?:moment|minute|while|few seconds)|in \d+\s*[a-z]*|after \d+\s*[a-z]*))?\s*[.!]?$/i;
 
 /**
  * withoutRetryAdvice drops the server's last clause telling to ask again,
@@ -28,6 +28,15 @@ export function withoutRetryAdvice(text: string): string {
   const t = text.trim();
   const rest = t.replace(RETRY_ADVICE, '');
   return rest ? rest : t;
+}
+
+/**
+ * waitReason is chatd's reason for not taking a request yet, as a sentence
+ * for where the client says itself when it asks again: its own "; retry"
+ * or "; try again in a moment" is dropped ("The server is shutting down.").
+ */
+export function waitReason(why: string): string {
+  return sentence(withoutRetryAdvice(why));
 }
 
 /**

@@ -67,7 +67,7 @@ describe('a send or regenerate over SSE refused', () => {
     expect(app.store.state.toasts.map((t) => t.text).filter((t) => t.startsWith('Message not sent:'))).toEqual([]);
     // Only chatd's own refusal says why, once, and makes the composer wait for the server rather than the connection.
     expect(thread()?.serverWait).toBe(reason);
-    const told = reason ? ['Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider; try again later. It is sent when the server can take it.'] : [];
+    const told = reason ? ['Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider. It is sent when the server can take it.'] : [];
     expect(app.store.state.toasts.map((t) => t.text)).toEqual(told);
   });
 });
