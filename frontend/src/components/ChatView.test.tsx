@@ -569,7 +569,7 @@ describe('ChatView: a streaming answer whose live channel closed', () => {
     expect(note()).toContain(says);
     if (state === 'offline') expect(note()).not.toContain('Reconnecting');
     // Queued sends go out once Retry is pressed: nothing reconnects by itself after a policy close.
-    if (state === 'offline') expect(linkWords(app.store.state.link)).toMatch(/^Offline \(.+\): messages you send wait and go out once you press Retry\.$/);
+    if (state === 'offline') expect(linkWords(app.store.state.link)).toMatch(/^Offline: .+\. Messages you send wait and go out once you press Retry\.$/);
     await app.logout(); // its reconnects end
   });
 });

@@ -4,6 +4,7 @@
 import { useRef } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useFocusInsteadWhenGone } from '../hooks/composerBox';
+import { sentence } from '../lib/errors';
 import { sayPolitely } from '../lib/politeStatus';
 import type { TransportStatus } from '../lib/transport';
 
@@ -54,13 +55,25 @@ function stateText(link: TransportStatus): string {
   return 'Offline';
 }
 
-/** linkWords says the live channel's state as LinkAnnouncer announces it. */
+/**
+ * linkWords says the live channel's state as LinkAnnouncer announces it. A
+ * detail that is a sentence of its own ("The server closed the connection
+ * (policy violation).") follows the state as one; a few words ("live
+ * updates via HTTP streaming") go in brackets.
+ */
 export function linkWords(link: TransportStatus): string {
-  const detail = link.detail && link.state !== 'connected' ? ` (${link.detail})` : '';
-  // Sends wait in their conversation's queue meanwhile and go out once connected (ChatApp.flushQueues):
-  // after a close nothing reconnects after by itself (ws.ts), that is once Retry is pressed.
-  if (link.state === 'offline') return `Offline${detail}: messages you send wait and go out once ${link.retryOnly ? 'you press Retry' : 'the connection is back'}.`;
-  return `${stateText(link)}${detail}`;
+  const detail = link.detail && link.state !== 'connected' ? link.detail.trim() : '';
+  const whole = /[.!?…]$/.test(detail);
+  const state = stateText(link);
+  if (link.state === 'offline') {
+    // Sends wait in their conversation's queue meanwhile and go out once connected (ChatApp.flushQueues):
+    // after a close nothing reconnects after by itself (ws.ts), that is once Retry is pressed.
+    const wait = `messages you send wait and go out once ${link.retryOnly ? 'you press Retry' : 'the connection is back'}.`;
+    if (whole) return `${state}: ${detail} ${sentence(wait)}`;
+    return `${state}${detail ? ` (${detail})` : ''}: ${wait}`;
+  }
+  if (whole) return `${state}${/[.!?…]$/.test(state) ? '' : '.'} ${detail}`;
+  return `${state}${detail ? ` (${detail})` : ''}`;
 }
 
 /**

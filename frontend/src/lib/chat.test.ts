@@ -1313,7 +1313,7 @@ describe('ChatApp: a socket that does not open', () => {
     [
       'chatd, not now (its 503: it cannot check the token)',
       () => new Response('{"error":{"code":"unavailable","message":"cannot check the token now; retry"}}', { status: 503, headers: { 'Retry-After': '1' } }),
-      { state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now; retry.' },
+      { state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now.' },
     ],
     ['a proxy\'s 502 (no chatd body)', () => new Response('<html>502 Bad Gateway</html>', { status: 502 }), { state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' }],
   ])('whose token check is answered by %s: the status says what answered', async (_, answer, link) => {

@@ -14,10 +14,10 @@ export function sentence(text: string): string {
 /**
  * RETRY_ADVICE is a last clause that only says to ask again ("; try again in
  * a moment", "; retry", ", try again later."), as chatd ends many refusals.
- * A clause that says more ("; try again later, or pick another model") is
- * not one.
+ * ("; reconnect" too, a close reason). A clause that says more ("; try
+ * again later, or pick another model") is not one.
  */
-const RETRY_ADVICE = /\s*[;,]\s*(?:please\s+)?(?:try again|retry|wait)(?:\s+(?:later|shortly|soon|a moment|a bit|in a (?:moment|minute|while|few seconds)|in \d+\s*[a-z]*|after \d+\s*[a-z]*))?\s*[.!]?$/i;
+const RETRY_ADVICE = /\s*[;,]\s*(?:please\s+)?(?:try again|retry|retrying|reconnect|reconnecting|wait)(?:\s+(?:later|shortly|soon|a moment|a bit|in a (?:moment|minute|while|few seconds)|in \d+\s*[a-z]*|after \d+\s*[a-z]*))?\s*[.!]?$/i;
 
 /**
  * withoutRetryAdvice drops the server's last clause telling to ask again,

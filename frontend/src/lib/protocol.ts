@@ -298,6 +298,9 @@ export const ACCOUNT_DELETED_REASON = 'account deleted';
 /** The reason of the 1013 close of a socket over the user's limit of open connections: try again later. */
 export const TOO_MANY_CONNECTIONS_REASON = 'too many connections';
 
+/** The message of the event stream's 429 for a user over the limit of open connections (transport/sse/stream.go). */
+export const TOO_MANY_STREAMS_MESSAGE = 'too many open connections for this user';
+
 /** The subprotocol of this protocol version. */
 export const PROTOCOL = 'chat.v1';
 

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ApiClient } from './api';
 import { SSETransport, eventsPath } from './sseTransport';
-import { requestOrder, type AuthCheck, type Resume, type TransportHandlers, type TransportStatus } from './transport';
+import { TOO_MANY_CONNECTIONS_DETAIL, TOO_MANY_CONNECTIONS_NOTICE, requestOrder, type AuthCheck, type Resume, type TransportHandlers, type TransportStatus } from './transport';
 
 /** Call is one request the transport made; the test answers it. */
 class Call {
@@ -681,13 +681,13 @@ describe('SSETransport', () => {
       await settle();
     }
     expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
-    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'The server is shutting down; retry.' });
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'The server is shutting down.' });
     await vi.advanceTimersByTimeAsync(20_000);
     last().stream();
     await settle();
     last().end(); // ended: the token check answers not now
     await settle();
-    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'Cannot check the token now; retry.' });
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'Cannot check the token now.' });
     t.stop();
   });
 
@@ -714,6 +714,27 @@ describe('SSETransport', () => {
     expect(events()).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(200);
     expect(events()).toHaveLength(2);
+    t.stop();
+  });
+
+  it('too many open connections (its 429) is said as the WebSocket says its 1013: the detail, and the notice once until a stream opens', async () => {
+    const { t, events, last, handlers, statuses } = setup();
+    t.start();
+    await settle();
+    last().error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user'); // transport/sse/stream.go
+    await settle();
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: TOO_MANY_CONNECTIONS_DETAIL });
+    expect(vi.mocked(handlers.notify).mock.calls).toEqual([[TOO_MANY_CONNECTIONS_NOTICE]]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events()).toHaveLength(2);
+    last().error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user');
+    await settle();
+    expect(handlers.notify).toHaveBeenCalledTimes(1); // once, not at each retry
+    await vi.advanceTimersByTimeAsync(10_000);
+    last().error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many frames; slow down'); // another limit: its own words
+    await settle();
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'Too many frames; slow down.' });
+    expect(handlers.notify).toHaveBeenCalledTimes(1);
     t.stop();
   });
 

@@ -20,10 +20,12 @@
 // deltas and done, upserts for messages and conversations).
 
 import { ApiError, SERVER_WAIT_MS, type ApiClient } from './api';
-import { refusedField, sentence, serverUnavailable } from './errors';
-import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
+import { refusedField, serverUnavailable, waitReason } from './errors';
+import { ACCOUNT_DELETED_REASON, CloseCode, TOO_MANY_STREAMS_MESSAGE, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
 import { readSSE } from './sse';
 import {
+  TOO_MANY_CONNECTIONS_DETAIL,
+  TOO_MANY_CONNECTIONS_NOTICE,
   backoffDelay,
   goingAwayDelay,
   isGoingAway,
@@ -163,6 +165,8 @@ export class SSETransport implements Transport {
   private failures = 0;
   /** The link was said offline (past three failures): it stays so until a stream opens. */
   private offline = false;
+  /** toldCrowded: the notice of too many connections was given since the last open stream. */
+  private toldCrowded = false;
   private everOpened = false;
   /** A stream was lost: the next one to open reports a reconnect. */
   private cut = false;
@@ -439,6 +443,7 @@ export class SSETransport implements Transport {
     this.cut = false;
     this.everOpened = true;
     this.offline = false;
+    this.toldCrowded = false;
     this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
     if (again) this.handlers.reconnected();
   }
@@ -469,6 +474,22 @@ export class SSETransport implements Transport {
     this.schedule(this.lost(typeof verdict === 'object' ? verdict.unavailable : undefined));
   }
 
+  /**
+   * rateLimited waits out a 429 of the event stream: too many open
+   * connections of the user (said as the WebSocket's 1013, with the same
+   * notice once) or too many frames.
+   */
+  private rateLimited(err: ApiError): void {
+    const crowded = err.message === TOO_MANY_STREAMS_MESSAGE;
+    const detail = crowded ? TOO_MANY_CONNECTIONS_DETAIL : waitReason(err.message) || 'The server asked to wait.';
+    this.handlers.status({ state: 'reconnecting', kind: 'sse', detail });
+    if (crowded && !this.toldCrowded) {
+      this.toldCrowded = true;
+      this.handlers.notify(TOO_MANY_CONNECTIONS_NOTICE);
+    }
+    this.schedule((err.retryAfter ?? 10) * 1000, 'server');
+  }
+
   /** openFailed decides what follows a refused or failed GET /api/events. */
   private openFailed(err: unknown, conversationId: string | null, resumed: boolean): void {
     this.cut = true;
@@ -478,8 +499,7 @@ export class SSETransport implements Transport {
     }
     if (err.status === 401) return; // the API client already asked for sign-in
     if (err.status === 429) {
-      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: 'Rate limited; waiting before reconnecting.' });
-      this.schedule((err.retryAfter ?? 10) * 1000, 'server');
+      this.rateLimited(err);
       return;
     }
     const why = serverUnavailable(err);
@@ -521,7 +541,7 @@ export class SSETransport implements Transport {
     this.failures++;
     if (why !== undefined) {
       this.offline = false;
-      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: sentence(why) });
+      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: waitReason(why) });
     } else {
       // Offline stays offline until a stream opens: a Retry or a wake starts
       // the count again, and "Reconnecting…" then "Offline" were announced

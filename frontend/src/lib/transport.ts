@@ -203,3 +203,16 @@ export function backoffDelay(attempt: number, baseMs = 500, maxMs = 30000, rand:
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(exp / 2 + (rand() * exp) / 2);
 }
+
+/**
+ * TOO_MANY_CONNECTIONS_NOTICE is told once when the server turns the live
+ * channel away for the user's open connections (the WebSocket's 1013 "too
+ * many connections", the event stream's 429 "too many open connections for
+ * this user"), where the status line says TOO_MANY_CONNECTIONS_DETAIL
+ * at each retry.
+ */
+export const TOO_MANY_CONNECTIONS_NOTICE =
+  'Too many tabs or devices are connected to your account right now. This tab will keep trying to connect; closing another tab helps.';
+
+/** TOO_MANY_CONNECTIONS_DETAIL is the status line's detail meanwhile (its state says "Reconnecting…"). */
+export const TOO_MANY_CONNECTIONS_DETAIL = 'Too many tabs or devices are connected.';

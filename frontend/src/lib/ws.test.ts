@@ -820,7 +820,7 @@ describe('WSTransport', () => {
     }
     expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
     // Each failed open says chatd's reason, which stays while the next attempt runs.
-    expect(statuses.filter((s) => s.detail)).toEqual(Array(5).fill({ state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now; retry.' }));
+    expect(statuses.filter((s) => s.detail)).toEqual(Array(5).fill({ state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now.' }));
     expect(handlers.fallback).not.toHaveBeenCalled();
     expect(FakeSocket.all.length).toBe(6);
   });

@@ -4,7 +4,7 @@
 // protocol.md says.
 
 import { ApiError, SERVER_WAIT_MS } from './api';
-import { sentence } from './errors';
+import { waitReason } from './errors';
 import {
   ACCOUNT_DELETED_REASON,
   CloseCode,
@@ -16,6 +16,8 @@ import {
   type ServerFrame,
 } from './protocol';
 import {
+  TOO_MANY_CONNECTIONS_DETAIL,
+  TOO_MANY_CONNECTIONS_NOTICE,
   backoffDelay,
   goingAwayDelay,
   isGoingAway,
@@ -79,9 +81,6 @@ const PING_PREFIX = 'p';
 /** The close code a browser reports for a connection lost without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
-/** TOO_MANY_CONNECTIONS_NOTICE is told once when the server turns sockets away for the user's open connections (1013). */
-export const TOO_MANY_CONNECTIONS_NOTICE =
-  'Too many tabs or devices are connected to your account right now. This tab will keep trying to connect; closing another tab helps.';
 
 /** defaultSocketURL is /ws on the page's origin. */
 export function defaultSocketURL(loc: Location = window.location): string {
@@ -501,7 +500,8 @@ export class WSTransport implements Transport {
   /** tryAgainLater handles a 1013 close: reconnect with backoff, the user told once of too many connections. */
   private tryAgainLater(reason: string): void {
     const crowded = reason === TOO_MANY_CONNECTIONS_REASON;
-    const detail = crowded ? 'Too many tabs or devices are connected; retrying.' : 'The server cannot check the session right now; reconnecting.';
+    // The state says "Reconnecting…": the detail says only why.
+    const detail = crowded ? TOO_MANY_CONNECTIONS_DETAIL : 'The server cannot check the session right now.';
     this.report({ state: 'reconnecting', kind: 'ws', detail });
     if (crowded && !this.toldCrowded) {
       this.toldCrowded = true;
@@ -528,7 +528,7 @@ export class WSTransport implements Transport {
       // chatd answered, not now (it cannot check the token, a shutdown):
       // its reason, and no count toward the fallback, as the WebSocket
       // likely failed for the same reason.
-      this.report({ state: 'reconnecting', kind: 'ws', detail: sentence(verdict.unavailable) });
+      this.report({ state: 'reconnecting', kind: 'ws', detail: waitReason(verdict.unavailable) });
     } else if (++this.failedOpens >= (this.opts.fallbackAfter ?? 3)) {
       this.handlers.fallback();
       return;
