@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SERVER_WAIT_MS, type ApiClient } from './api';
 import type { ChatApp } from './chat';
-import { ConversationThread, PARENT_NOT_FOUND } from './conversationThread';
+import { ConversationThread, PARENT_ANSWERED, PARENT_NOT_FOUND } from './conversationThread';
 import type { Drafts } from './drafts';
 import { memoryKV } from './persist';
 import type { Message } from './protocol';
@@ -895,6 +895,25 @@ describe('a send refused as not found that names its parent (a reply after a mes
       }
     },
   );
+});
+
+describe('a send refused because its parent was answered meanwhile (another tab answered the newest message here)', () => {
+  it('loads the conversation again, gives the text back and says why, without the field name', async () => {
+    const u2 = message('u2', 'a1', 'user', 'and then?', 'complete');
+    const a2 = message('a2', 'u2', 'assistant', 'Then this.', 'complete');
+    const { app, socket, thread, snapshotsFetched } = await connected({ snapshots: [[u1, a1, u2], [u1, a1, u2, a2]] });
+    const sending = app.send('one more thing');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const frame = socket().framesOf('send')[0]!;
+    expect(frame).toMatchObject({ parentMessageId: 'u2' });
+    socket().receive({ type: 'error', id: frame.id, code: 'invalid_field', message: 'parentMessageId must name an answer' }); // hub/send.go
+    await sending;
+    expect(snapshotsFetched()).toBe(2);
+    expect(thread()!.messages.a2).toBeDefined(); // the answer this page had not heard of
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([PARENT_ANSWERED]);
+    expect(app.draft(CID)).toBe('one more thing');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID });
+  });
 });
 
 describe('a send refused as not found, the session ending while its conversation is loaded again', () => {

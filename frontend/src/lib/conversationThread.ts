@@ -10,7 +10,7 @@ import { errorText, isConnectionError, sentence, serverUnavailable, waitReason }
 import { replacedNotice } from './models';
 import { newClientId } from './persist';
 import { serverToClient } from './serverClock';
-import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
+import { PARENT_NOT_AN_ANSWER, type Conversation, type DeltaFrame, type DoneFrame, type Message, type ReasoningFrame } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
 import {
@@ -103,6 +103,14 @@ export const STALE = 'The conversation could not be loaded again: the latest mes
 /** PARENT_NOT_FOUND says a send was refused because the message it follows is no longer in the conversation. */
 export const PARENT_NOT_FOUND =
   'Message not sent: the server does not have the message it follows in this conversation. The conversation was loaded again; your text is back in the message box.';
+
+/**
+ * PARENT_ANSWERED says a send was refused because the message it follows
+ * (a message of the user's, the newest here) was answered meanwhile, in
+ * another tab or device: this page had not heard of the answer.
+ */
+export const PARENT_ANSWERED =
+  'Message not sent: the message it follows was answered meanwhile (in another tab or device). The conversation was loaded again; your text is back in the message box.';
 
 /**
  * oldestCreated is the server's time (its clock, in ms) of the oldest
@@ -692,18 +700,23 @@ export class ConversationThread {
    * refused gives the text of a send the server refused back to its
    * composer and says why. A not_found is the conversation's deletion only
    * when the conversation is gone (notFound): then the text goes to the new
-   * chat's composer, as the deletion moves the rest.
+   * chat's composer, as the deletion moves the rest. A parent refused as
+   * answered already (invalid_field, PARENT_NOT_AN_ANSWER) is asked about
+   * as a parent not found: the conversation is loaded again.
    */
   private async refused(q: QueuedSend, err: unknown): Promise<void> {
     this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
-    const asks = err instanceof ApiError && err.code === 'not_found' && !this.gone;
+    // A parent answered meanwhile is a parent this page's state lacks the answer of: loaded again as a parent not found.
+    const answered = err instanceof ApiError && err.code === 'invalid_field' && err.message.startsWith(PARENT_NOT_AN_ANSWER);
+    const asks = err instanceof ApiError && (err.code === 'not_found' || answered) && !this.gone;
     const missing = asks ? await this.notFound(q) : 'unknown';
     // The session ended while notFound asked: the text stays held, given back by its user's next load (Drafts.abandon).
     if (asks && this.ended && !this.gone) return;
     // Out of the queue first: deleted() gives back what is still in it, this text below.
     if (missing === 'conversation' && !this.gone) this.deps.deleted?.();
     this.giveBack(q);
-    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : `Message not sent: ${errorText(err)}`, 'error');
+    const parent = answered ? PARENT_ANSWERED : PARENT_NOT_FOUND;
+    this.deps.toast(missing === 'parent' && !this.gone ? parent : `Message not sent: ${errorText(err)}`, 'error');
   }
 
   /**

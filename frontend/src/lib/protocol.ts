@@ -301,6 +301,13 @@ export const TOO_MANY_CONNECTIONS_REASON = 'too many connections';
 /** The message of the event stream's 429 for a user over the limit of open connections (transport/sse/stream.go). */
 export const TOO_MANY_STREAMS_MESSAGE = 'too many open connections for this user';
 
+/**
+ * The start of the invalid_field refusal of a send whose parent is a
+ * message of the user's already answered (hub/send.go): the sender's page
+ * had not heard of the answer.
+ */
+export const PARENT_NOT_AN_ANSWER = 'parentMessageId must name an answer';
+
 /** The subprotocol of this protocol version. */
 export const PROTOCOL = 'chat.v1';
 
