@@ -337,7 +337,7 @@ describe('conversation parameters', () => {
     assert.equal(a.content, await stack.expectedText({ tokens: 7 }));
     // The answer cut at the limit says so (finishReason "length"), the complete one before it does not.
     const cutNote = page.locator('.msg-assistant').last().locator('[data-finish="length"]');
-    assert.equal(await cutNote.innerText(), 'Cut off: the model reached its output limit.');
+    assert.equal(await cutNote.innerText(), 'Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.');
     assert.equal(await cutNote.getAttribute('role'), 'note');
     assert.equal(await page.locator('[data-finish]').count(), 1);
     await shot(page, '36c-answer-cut-off');

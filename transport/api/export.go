@@ -528,8 +528,9 @@ func escapeControls(s string) string {
 // statusNote is the note under a message that did not end as a complete
 // answer would, or whose end its text does not show: stopped, failed,
 // interrupted, still being written, or (as the web client says it:
-// frontend/src/lib/finish.ts) cut at the model's output limit or stopped
-// by the provider's content filter; "" for none.
+// frontend/src/lib/finish.ts) cut at the model's output limit or its
+// context window (finish reason length covers both) or stopped by the
+// provider's content filter; "" for none.
 func statusNote(m *persistence.Message) string {
 	switch m.Status {
 	case persistence.StatusCancelled:
@@ -546,7 +547,7 @@ func statusNote(m *persistence.Message) string {
 	}
 	switch m.FinishReason {
 	case "length":
-		return "Cut off: the model reached its output limit."
+		return "Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help."
 	case "content_filter":
 		return "Stopped by the provider's content filter."
 	}

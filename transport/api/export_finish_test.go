@@ -21,7 +21,7 @@ func TestExportSaysWhyAnAnswerEnded(t *testing.T) {
 	for _, tc := range []struct {
 		name, reason, text, want string
 	}{
-		{"output limit", "length", "The list goes on: one, two", "The list goes on: one, two\n\n_Cut off: the model reached its output limit._\n\n"},
+		{"output limit", "length", "The list goes on: one, two", "The list goes on: one, two\n\n_Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help._\n\n"},
 		{"content filter, no text", "content_filter", "", "### 2. Assistant\n\n_Stopped by the provider's content filter._\n\n"},
 		{"content filter", "content_filter", "Part of it", "Part of it\n\n_Stopped by the provider's content filter._\n\n"},
 		{"stop", "stop", "All of it", "All of it\n\n"},

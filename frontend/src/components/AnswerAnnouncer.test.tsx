@@ -147,7 +147,7 @@ describe('answerAnnouncement', () => {
       answer('Half', 'error', { error: 'The model provider rejected the request: check the API key', errorCode: 'context_length' }),
       'Answer did not finish, 1 word. The conversation is too long for this model. Start a new chat, shorten the conversation (edit an earlier message), or pick a model with a larger context window.',
     ],
-    ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer finished, 1 word. Cut off: the model reached its output limit.'],
+    ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer finished, 1 word. Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.'],
     [
       'interrupted before any text: none is said kept',
       answer('', 'interrupted', { reasoning: 'Let me think', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }),

@@ -28,7 +28,7 @@ describe('MessageItem', () => {
   it('says, in words, that an answer was cut at the output limit', () => {
     const note = render(answer({ finishReason: 'length' }));
     expect(note?.getAttribute('role')).toBe('note');
-    expect(note?.textContent).toBe('Cut off: the model reached its output limit.');
+    expect(note?.textContent).toBe('Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.');
   });
 
   it("says that the provider's content filter stopped an answer that has no text", () => {

@@ -9,7 +9,7 @@ afterEach(() => history.replaceState(null, '', '/'));
 
 describe('finishNotice', () => {
   const cases: Array<[string, Pick<Message, 'role' | 'status' | 'finishReason'>, string | null]> = [
-    ['cut at the output limit', { role: 'assistant', status: 'complete', finishReason: 'length' }, 'Cut off: the model reached its output limit.'],
+    ['cut at the output limit', { role: 'assistant', status: 'complete', finishReason: 'length' }, 'Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.'],
     ['stopped by the content filter', { role: 'assistant', status: 'complete', finishReason: 'content_filter' }, "Stopped by the provider's content filter."],
     ['stopped by the filter, then stored as an error', { role: 'assistant', status: 'error', finishReason: 'content_filter' }, "Stopped by the provider's content filter."],
     ['a normal end', { role: 'assistant', status: 'complete', finishReason: 'stop' }, null],
@@ -32,7 +32,7 @@ describe('finish reasons reach the shown answer', () => {
     socket().open();
     socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 5, status: 'complete', finishReason: 'length' });
     await vi.waitFor(() => expect(answer()?.status).toBe('complete'));
-    expect(finishNotice(answer()!)).toEqual({ kind: 'length', text: 'Cut off: the model reached its output limit.' });
+    expect(finishNotice(answer()!)).toEqual({ kind: 'length', text: 'Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.' });
 
     socket().receive({ type: 'message', conversationId: CID, message: message('a22', 'u1', 'assistant', '', 'streaming') });
     socket().receive({ type: 'done', conversationId: CID, messageId: 'a22', seq: 0, status: 'complete', finishReason: 'content_filter' });
@@ -44,6 +44,6 @@ describe('finish reasons reach the shown answer', () => {
     const u1 = message('u1', '', 'user', 'hi', 'complete');
     const { answer } = setup({ snapshots: [[u1, message('a1', 'u1', 'assistant', 'Half an ans', 'complete', { finishReason: 'length' })]] });
     await vi.waitFor(() => expect(answer()?.content).toBe('Half an ans'));
-    expect(finishNotice(answer()!)?.text).toBe('Cut off: the model reached its output limit.');
+    expect(finishNotice(answer()!)?.text).toBe('Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.');
   });
 });

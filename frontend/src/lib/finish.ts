@@ -1,6 +1,9 @@
 // Why an answer ended, when the reader needs to know: an answer cut at the
 // model's output limit reads like a complete one, and one the provider's
-// content filter stopped may have no text at all.
+// content filter stopped may have no text at all. finishReason length
+// covers a full context window too (llm/openai/attempt.go maps Mistral's
+// model_length to it): the note names both, and what may help.
+// transport/api/export.go's statusNote says the same words.
 
 import type { Message } from './protocol';
 
@@ -11,7 +14,7 @@ export interface FinishNotice {
 }
 
 const NOTICES: Record<FinishNotice['kind'], string> = {
-  length: 'Cut off: the model reached its output limit.',
+  length: 'Cut off: the model reached its output limit or its context window. If the conversation is long, a new chat may help.',
   content_filter: "Stopped by the provider's content filter.",
 };
 
