@@ -220,7 +220,7 @@ func TestFailedSignInComparisonsSameForUnknownEmail(t *testing.T) {
 	t.Parallel()
 	e := newAccountsEnv(t, AccountOptions{})
 	var compared atomic.Int32
-	e.accounts.passwords.compared = func() { compared.Add(1) }
+	e.accounts.passwords.compared = func(int) { compared.Add(1) }
 	e.register("plain@example.com", "12345678")
 	e.register("σ1@example.gr", "12345678")
 	count := func(email, password string) int32 {

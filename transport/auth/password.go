@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -40,12 +41,16 @@ type passwords struct {
 	slots chan struct{}
 	wait  time.Duration
 	dummy []byte // a real hash of a random password, compared for unknown emails
+	// ceiling is the cost a failed check pays the work of (failCost): the
+	// configured cost, raised to the highest cost of a stored hash
+	// compared since the start.
+	ceiling atomic.Int32
 	// checked, when set, is called before each comparison (tests count
 	// how many passwords a burst of logins got to check).
 	checked func()
-	// compared, when set, is called before each bcrypt comparison (tests
-	// count what a failed sign-in costs).
-	compared func()
+	// compared, when set, is called with the cost of each bcrypt
+	// comparison before it (tests weigh what a failed sign-in costs).
+	compared func(cost int)
 }
 
 func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
@@ -58,7 +63,16 @@ func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error)
 		return nil, fmt.Errorf("auth: make the dummy hash: %w", err)
 	}
 	p.dummy = dummy
+	p.ceiling.Store(int32(cost))
 	return p, nil
+}
+
+// dummyAt returns the dummy hash stating cost instead: the same salt and
+// password, the work of that cost (see dummyHash).
+func (p *passwords) dummyAt(cost int) []byte {
+	h := slices.Clone(p.dummy)
+	copy(h[4:6], fmt.Sprintf("%02d", cost))
+	return h
 }
 
 // dummyHash returns a well-formed bcrypt hash of a random password that
@@ -168,13 +182,23 @@ func (p *passwords) match(ctx context.Context, hash, password string) (string, e
 // matchAny compares each form of password with each of hashes (of the
 // accounts found; an empty one counts as none) in turn, in one hashing
 // turn, and returns the index of the first hash that matched and the
-// form that matched it, or -1 and "" for none. With no hash, each form
-// is compared with the dummy hash instead: a failure costs one
-// comparison per form and account found, at least one account's worth,
-// so an unknown email costs what a known one with a wrong password does.
-// Only two accounts of one email (a collision the store's rewrite of
-// older email forms left apart) cost twice that, which tells that pair
-// exists; the cost is not multiplied by the forms of the email looked up.
+// form that matched it, or -1 and "" for none. A failure costs the same
+// bcrypt work whatever the accounts' hash costs (failCost): per form and
+// account found, at least one account's worth, the work of one comparison
+// at the ceiling (the configured cost, or the highest stored cost
+// compared since the start); with no hash, each form is compared with the
+// dummy hash at the ceiling instead. So an unknown email costs what a
+// known one with a wrong password does, also once CHATD_BCRYPT_COST
+// changed and accounts keep hashes of the former cost (a lower one is
+// raised only at a successful sign-in, a higher one is kept). What is
+// left: an account stored at a cost above every one compared since the
+// start costs more than an unknown email until its first check (which
+// raises the ceiling for every later one); the padding's extra
+// comparisons each add bcrypt's fixed setup (about one round of the
+// cost's 2^cost). Only two accounts of one email (a collision the
+// store's rewrite of older email forms left apart) cost twice that,
+// which tells that pair exists; the cost is not multiplied by the forms
+// of the email looked up.
 func (p *passwords) matchAny(ctx context.Context, hashes []string, password string) (int, string, error) {
 	release, err := p.acquire(ctx)
 	if err != nil {
@@ -191,24 +215,60 @@ func (p *passwords) matchAny(ctx context.Context, hashes []string, password stri
 			continue
 		}
 		found = true
+		cost := p.seen(hash)
 		for _, form := range forms {
 			if p.compare([]byte(hash), form) {
 				return i, form, nil
 			}
+			p.pad(cost)
 		}
 	}
 	if !found {
 		for _, form := range forms {
-			p.compare(p.dummy, form)
+			p.compare(p.dummyAt(p.failCost()), form)
 		}
 	}
 	return -1, "", nil
 }
 
+// seen returns hash's cost, raising the ceiling to it; 0 for a hash
+// whose cost does not read (its comparison fails at once).
+func (p *passwords) seen(hash string) int {
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return 0
+	}
+	for {
+		c := p.ceiling.Load()
+		if int32(cost) <= c || p.ceiling.CompareAndSwap(c, int32(cost)) {
+			return cost
+		}
+	}
+}
+
+// failCost is the cost whose work a failed comparison pays: the ceiling.
+func (p *passwords) failCost() int { return int(p.ceiling.Load()) }
+
+// pad tops a failed comparison against a hash of cost up to the work of
+// one at failCost, with comparisons against the dummy hash at cost,
+// cost+1, ..., failCost-1 (2^cost + 2^cost + ... + 2^(failCost-1) =
+// 2^failCost); a cost that does not read (0) pays one at failCost.
+func (p *passwords) pad(cost int) {
+	top := p.failCost()
+	if cost == 0 {
+		p.compare(p.dummyAt(top), "")
+		return
+	}
+	for c := cost; c < top; c++ {
+		p.compare(p.dummyAt(c), "")
+	}
+}
+
 // compare tells whether hash is of form, one bcrypt comparison.
 func (p *passwords) compare(hash []byte, form string) bool {
 	if p.compared != nil {
-		p.compared()
+		cost, _ := bcrypt.Cost(hash)
+		p.compared(cost)
 	}
 	return bcrypt.CompareHashAndPassword(hash, []byte(form)) == nil
 }

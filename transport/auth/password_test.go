@@ -105,3 +105,49 @@ func TestDummyHash(t *testing.T) {
 		t.Fatal("newPasswords at bcrypt's highest cost still hashing after 10s")
 	}
 }
+
+// TestFailedCheckWorkSameWhateverStoredCost: once CHATD_BCRYPT_COST
+// changed, a wrong password for an account whose hash is of a lower cost
+// (raised only at a successful sign-in), of the configured one, or of a
+// higher one (kept), and an unknown email, each cost the same bcrypt work
+// (the sum of 2^cost of the comparisons made): that of the highest cost
+// compared since the start.
+func TestFailedCheckWorkSameWhateverStoredCost(t *testing.T) {
+	t.Parallel()
+	const configured = 6
+	p, err := newPasswords(configured, 1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashAtCost := func(cost int) []string {
+		h, err := bcrypt.GenerateFromPassword([]byte("the right password"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{string(h)}
+	}
+	var work int
+	p.compared = func(cost int) { work += 1 << cost }
+	for _, c := range []struct {
+		name   string
+		hashes []string
+		want   int
+	}{
+		{"unknown email", nil, 1 << configured},
+		{"stored at a lower cost", hashAtCost(4), 1 << configured},
+		{"stored at the configured cost", hashAtCost(configured), 1 << configured},
+		{"stored at a higher cost", hashAtCost(8), 1 << 8},
+		{"unknown email, once a higher cost was seen", nil, 1 << 8},
+		{"stored at a lower cost, once a higher cost was seen", hashAtCost(4), 1 << 8},
+		{"stored at the configured cost, once a higher cost was seen", hashAtCost(configured), 1 << 8},
+	} {
+		work = 0
+		i, form, err := p.matchAny(context.Background(), c.hashes, "a wrong password")
+		if err != nil || i != -1 || form != "" {
+			t.Fatalf("%s: %d %q %v, want no match", c.name, i, form, err)
+		}
+		if work != c.want {
+			t.Errorf("%s: bcrypt work %d, want %d", c.name, work, c.want)
+		}
+	}
+}
