@@ -636,7 +636,7 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 	if err := at.take(); err != nil {
 		return err
 	}
-	matched, err := a.passwords.match(c.Request.Context(), liveHash(u.PasswordHash, time.Now()), password)
+	matched, err := a.passwords.match(c.Request.Context(), u.PasswordHash, password)
 	if err != nil {
 		at.refund()
 		return hashError(err)
@@ -670,7 +670,7 @@ func (a *Accounts) verify(ctx context.Context, email, password string) (persiste
 		u, err := a.store.UserByEmail(ctx, form)
 		switch {
 		case err == nil:
-			users, hashes = append(users, u), append(hashes, liveHash(u.PasswordHash, time.Now()))
+			users, hashes = append(users, u), append(hashes, u.PasswordHash)
 		case !errors.Is(err, persistence.ErrNotFound):
 			return persistence.User{}, "", fmt.Errorf("find user by email: %w", err)
 		}
@@ -688,26 +688,20 @@ func (a *Accounts) verify(ctx context.Context, email, password string) (persiste
 // rehash replaces u's password hash, which matched the form matched of
 // password at a sign-in, by one at the configured bcrypt cost and of the
 // password's NFC form, when it is at a lower cost or of another form
-// (passwords.upgrade); a lapsed pending hash (pendingHash: a deletion
-// cut off before the store's mark) is replaced by the hash it wraps, or
-// its upgrade. It holds no lock: the hash takes a hashing slot
+// (passwords.upgrade). It holds no lock: the hash takes a hashing slot
 // only if one is free now, and the store writes only while the hash is
 // still the one checked (a password change meanwhile wins). It cannot
 // fail the sign-in: a failure is logged, and the next sign-in tries again.
 func (a *Accounts) rehash(ctx context.Context, u persistence.User, matched, password string) {
-	live := innerHash(u.PasswordHash) // a lapsed pending hash (pendingHash) is put back
-	form, cost, ok := a.passwords.upgrade(live, matched, password)
-	if !ok && live == u.PasswordHash {
+	form, cost, ok := a.passwords.upgrade(u.PasswordHash, matched, password)
+	if !ok {
 		return
 	}
-	store, isRehasher := a.store.(persistence.PasswordRehasher)
-	if !isRehasher {
+	store, ok := a.store.(persistence.PasswordRehasher)
+	if !ok {
 		return
 	}
-	h, err := live, error(nil)
-	if ok {
-		h, err = a.passwords.rehash(form, cost)
-	}
+	h, err := a.passwords.rehash(form, cost)
 	if err == nil {
 		err = store.RehashPassword(ctx, u.ID, u.PasswordHash, h)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,12 +19,9 @@ type deleteRequest struct {
 
 // deleteAccount removes the signed-in user's account and everything it
 // owns, once the password is given again. The password check counts as a
-// login attempt (the same limits, per account and per address). Then,
-// in one store write within the request's bound (RequestTimeout: past it,
-// 503 and nothing else done), every token of the account is revoked and
-// its password hash made pending (pendingHash: no sign-in on any
-// instance, so no session starts that OnDeleting would miss); a session
-// revoked meanwhile is 401. The rest runs on
+// login attempt (the same limits, per account and per address). Then
+// every token of the account is revoked, within the request's bound
+// (RequestTimeout: past it, 503 and nothing else done). The rest runs on
 // its own, bounded by DeleteTimeout rather than by the request, so that a
 // slow store never leaves it cut in the middle by the request's bound:
 // OnDeleting ends the user's connections and running answers (on every
@@ -59,10 +55,7 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	// The first write: every token revoked and sign-in refused on every
-	// instance (pendingHash) until DeleteUser marks the user.
-	pending := pendingHash(u.PasswordHash, time.Now().Add(a.opts.DeleteTimeout+a.opts.RequestTimeout))
-	_, err = a.store.ChangePassword(ctx, u.ID, pending, u.TokenVersion)
+	_, err = a.store.BumpTokenVersion(ctx, u.ID)
 	if err != nil {
 		a.deleting.Leave()
 	}
@@ -70,15 +63,12 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 	case errors.Is(err, persistence.ErrNotFound): // a concurrent deletion removed it meanwhile
 		c.Status(http.StatusNoContent)
 		return
-	case errors.Is(err, persistence.ErrConflict): // a concurrent deletion, or a revocation, came first
-		httperr.AbortError(c, errRevokedMeanwhile)
-		return
 	case err != nil:
 		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", u.ID, err))
 		return
 	}
 	select {
-	case err := <-a.removeDetached(u.ID, pending, innerHash(u.PasswordHash)):
+	case err := <-a.removeDetached(u.ID):
 		switch {
 		case errors.Is(err, persistence.ErrDeleting): // the store finishes it
 			c.JSON(http.StatusAccepted, gin.H{"status": "deleting"})
@@ -93,13 +83,11 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 }
 
 // removeDetached ends the live work of a user whose tokens were revoked
-// and whose password hash is pending (pendingHash, of hash), and deletes
-// their data, on a goroutine of its own bounded by DeleteTimeout, whose
-// outcome it logs and sends on the channel it returns; a failure before
-// DeleteUser's mark puts hash back (restorePending). The caller began the
-// deletion (deleting.Enter): it ends as the goroutine returns, which Wait
-// waits for.
-func (a *Accounts) removeDetached(userID, pending, hash string) <-chan error {
+// and deletes their data, on a goroutine of its own bounded by
+// DeleteTimeout, whose outcome it logs and sends on the channel it
+// returns. The caller began the deletion (deleting.Enter): it ends as
+// the goroutine returns, which Wait waits for.
+func (a *Accounts) removeDetached(userID string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		defer a.deleting.Leave()
@@ -110,7 +98,6 @@ func (a *Accounts) removeDetached(userID, pending, hash string) <-chan error {
 			a.opts.Logger.Warn("account deletion cut off; the store finishes it", slog.String("user_id", userID), slog.Any("err", err))
 		} else if err != nil {
 			a.opts.Logger.Error("delete account", slog.String("user_id", userID), slog.Any("err", err))
-			a.restorePending(userID, pending, hash)
 		} else {
 			a.opts.Logger.Info("account deleted", slog.String("user_id", userID))
 		}
@@ -151,24 +138,6 @@ func (a *Accounts) markLanded(ctx context.Context, userID string) bool {
 	return errors.Is(err, persistence.ErrNotFound)
 }
 
-// restorePending puts hash back as user id's password hash while it is
-// still pending, the hash a deletion that failed before DeleteUser's mark
-// wrote: the account signs in again at once rather than past the pending
-// hash's deadline. It is logged, not returned: a failure leaves the
-// deadline to end it. It re-writes within RequestTimeout of its own.
-func (a *Accounts) restorePending(id, pending, hash string) {
-	store, ok := a.store.(persistence.PasswordRehasher)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout)
-	defer cancel()
-	if err := store.RehashPassword(ctx, id, pending, hash); err != nil {
-		a.opts.Logger.Warn("password hash left pending after a failed deletion; it lapses by itself",
-			slog.String("user_id", id), slog.Any("err", err))
-	}
-}
-
 // Wait waits until the account deletions under way are done, or ctx ends.
 // From its call on, a deletion that would start is refused (503
 // unavailable, the account untouched), so that none runs on once Wait
@@ -181,11 +150,6 @@ func (a *Accounts) Wait(ctx context.Context) error {
 	}
 	return nil
 }
-
-// errRevokedMeanwhile answers a deletion whose session was revoked (by a
-// concurrent deletion, a logout everywhere, a password change) between
-// its password check and its first write.
-var errRevokedMeanwhile = httperr.InvalidToken("the session was revoked meanwhile")
 
 // deletionsClosed is the message of a deletion refused as the server
 // shuts down (deletions closed).

@@ -47,16 +47,15 @@ func TestDeleteAccountAfterWaitRefused(t *testing.T) {
 }
 
 // enteringStore is a stallingStore that says when its stalled
-// ChangePassword (a deletion's first write, which revokes the tokens) was
-// called.
+// BumpTokenVersion was called.
 type enteringStore struct {
 	stallingStore
 	entered chan struct{}
 }
 
-func (s enteringStore) ChangePassword(ctx context.Context, id, hash string, from int64) (int64, error) {
+func (s enteringStore) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
 	close(s.entered)
-	return s.stallingStore.ChangePassword(ctx, id, hash, from)
+	return s.stallingStore.BumpTokenVersion(ctx, id)
 }
 
 // TestWaitCoversDeletionBegun: a deletion whose password was checked
@@ -67,7 +66,7 @@ func TestWaitCoversDeletionBegun(t *testing.T) {
 	t.Parallel()
 	e := newAccountsEnv(t, AccountOptions{})
 	token, id := e.signUp("begun@example.com", "the right password")
-	store := enteringStore{stallingStore: stallingStore{Store: e.store, stall: "ChangePassword", release: make(chan struct{})},
+	store := enteringStore{stallingStore: stallingStore{Store: e.store, stall: "BumpTokenVersion", release: make(chan struct{})},
 		entered: make(chan struct{})}
 	a, err := NewAccounts(store, e.accounts.authn, AccountOptions{BcryptCost: e.accounts.opts.BcryptCost})
 	if err != nil {
