@@ -1973,23 +1973,22 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('hello');
   });
 
-  it('cancelled while an attempt is on its way, its deletion refused 429: asked again after Retry-After, until it is deleted', async () => {
+  // cancelledNewChat sends a new chat's first message, cancels the new
+  // chat while its creation is on its way, then lets the creation answer
+  // 201: the conversation made after all is deleted, each DELETE answered
+  // by deleted(). Timers are faked (setTimeout) until the test ends.
+  async function cancelledNewChat(deleted: () => Response) {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
       vi.useRealTimers();
     });
     let hang!: (r: Response) => void;
-    let refusals = 2;
     const { app, calls, socket } = setup({
       path: '/',
       route: (url, init) => {
         if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
         if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
-        if (refusals-- > 0) {
-          const limited = { error: { code: 'rate_limited', message: 'too many changes to conversations; try again in a moment' } };
-          return new Response(JSON.stringify(limited), { status: 429, headers: { 'Content-Type': 'application/json', 'Retry-After': '7' } });
-        }
-        return new Response(null, { status: 204 });
+        return deleted();
       },
     });
     const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
@@ -2000,6 +1999,18 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     app.cancelNewChat();
     hang(json({ conversation: created }, 201));
     await sending;
+    return { app, socket, deletes };
+  }
+
+  it('cancelled while an attempt is on its way, its deletion refused 429: asked again after Retry-After, until it is deleted', async () => {
+    let refusals = 2;
+    const { socket, deletes } = await cancelledNewChat(() => {
+      if (refusals-- > 0) {
+        const limited = { error: { code: 'rate_limited', message: 'too many changes to conversations; try again in a moment' } };
+        return new Response(JSON.stringify(limited), { status: 429, headers: { 'Content-Type': 'application/json', 'Retry-After': '7' } });
+      }
+      return new Response(null, { status: 204 });
+    });
     await vi.waitFor(() => expect(deletes()).toBe(1));
     await vi.advanceTimersByTimeAsync(6900);
     expect(deletes()).toBe(1); // not before the server's Retry-After
@@ -2013,27 +2024,9 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
   });
 
   it('cancelled while an attempt is on its way, its deletion refused 429 each time: asked again a bounded number of times', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let hang!: (r: Response) => void;
-    const { app, calls, socket } = setup({
-      path: '/',
-      route: (url, init) => {
-        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
-        if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
-        return new Response('{"error":{"code":"rate_limited","message":"slow down"}}', { status: 429, headers: { 'Retry-After': '1' } });
-      },
-    });
-    const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
-    socket().open();
-    app.setDraft('new', 'hello');
-    const sending = app.send('hello');
-    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
-    app.cancelNewChat();
-    hang(json({ conversation: created }, 201));
-    await sending;
+    const { deletes } = await cancelledNewChat(
+      () => new Response('{"error":{"code":"rate_limited","message":"slow down"}}', { status: 429, headers: { 'Retry-After': '1' } }),
+    );
     for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(1000);
     expect(deletes()).toBe(5);
   });
@@ -2043,27 +2036,7 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     { use: 'its conversation moved up (updated)', frame: { type: 'conversation', action: 'updated', conversation: { ...created, updatedAt: '2026-01-01T00:00:05Z' } } },
     { use: 'opened here', open: true },
   ])('cancelled while an attempt is on its way, its deletion refused 503, then in use ($use): not deleted again', async ({ frame, open }) => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let hang!: (r: Response) => void;
-    const { app, calls, socket } = setup({
-      path: '/',
-      route: (url, init) => {
-        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
-        if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
-        return new Response('{"error":{"code":"unavailable","message":"not now"}}', { status: 503 });
-      },
-    });
-    const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
-    socket().open();
-    app.setDraft('new', 'hello');
-    const sending = app.send('hello');
-    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
-    app.cancelNewChat();
-    hang(json({ conversation: created }, 201));
-    await sending;
+    const { app, socket, deletes } = await cancelledNewChat(() => new Response('{"error":{"code":"unavailable","message":"not now"}}', { status: 503 }));
     await vi.waitFor(() => expect(deletes()).toBe(1));
     socket().receive({ type: 'conversation', action: 'created', conversation: created });
     if (frame) socket().receive(frame);
