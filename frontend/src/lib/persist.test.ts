@@ -6,6 +6,19 @@ import type { AppState } from './state';
 import { Store } from './store';
 
 describe('Persist', () => {
+  it('saveSession that storage refuses halfway keeps neither the token nor the user', () => {
+    const kv = memoryKV();
+    const p = new Persist(kv);
+    p.saveSession('old', { id: 'u' });
+    const set = kv.setItem;
+    kv.setItem = (k, v) => {
+      if (k === 'chatd.user') throw new DOMException('full', 'QuotaExceededError');
+      set(k, v);
+    };
+    expect(p.saveSession('new', { id: 'v' })).toBe(false);
+    expect([p.token(), kv.getItem('chatd.user')]).toEqual([null, null]);
+  });
+
   it('clearDrafts removes every draft and nothing else', () => {
     const kv = memoryKV();
     const p = new Persist(kv);

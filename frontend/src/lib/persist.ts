@@ -196,6 +196,10 @@ export class Persist {
       this.kv.setItem(USER, JSON.stringify(user));
       return true;
     } catch {
+      // Half a session (the new token beside the user before it, another
+      // user's perhaps) would be found by a reload: keep neither.
+      this.kv.removeItem(TOKEN);
+      this.kv.removeItem(USER);
       return false;
     }
   }
