@@ -101,6 +101,9 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 		StreamMaxBytes: r.size(envStreamBytes, defaultStreamBytes, minStreamBytes, maxStreamBytes),
 	}
 	if !c.Enabled() {
+		if strings.TrimSpace(r.getenv(envNATSURL)) != "" {
+			return c // the URL is set but refused: its own error says why
+		}
 		for _, name := range []string{envNATSCreds, envNATSNKey, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey,
 			envInstanceID, envLeaseTTL, envStreamBytes} {
 			if r.getenv(name) != "" {

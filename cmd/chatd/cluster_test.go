@@ -231,6 +231,15 @@ func TestClusterConfigErrors(t *testing.T) {
 			t.Errorf("want %q among the problems, got %v", name, err)
 		}
 	}
+
+	// A URL set but refused is named alone: the settings beside it are not
+	// said to lack it ("or remove CHATD_INSTANCE_ID" would point the wrong
+	// way).
+	_, err = loadConfig(envOf(base("CHATD_NATS_URL", "nats://chatd:hunter2@n1:4222", "CHATD_INSTANCE_ID", "web-1",
+		"CHATD_NATS_STREAM_MAX_BYTES", "1GiB", "CHATD_NATS_USER", "chatd", "CHATD_NATS_PASSWORD", "pw")))
+	if err == nil || !strings.Contains(err.Error(), "CHATD_NATS_URL:") || strings.Contains(err.Error(), "is set but CHATD_NATS_URL is not") {
+		t.Errorf("a refused URL with settings beside it: %v, want only the URL's error", err)
+	}
 }
 
 // TestBusOptions: every cluster setting reaches the bus, and the answer
