@@ -21,7 +21,13 @@ import (
 func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("CHATD_PPROF_ADDR: %s is in use by another program: stop it, or serve the profiles on another port, e.g. CHATD_PPROF_ADDR=127.0.0.1:6061, or unset CHATD_PPROF_ADDR: %w", addr, err)
+		other := 6061
+		if _, port, serr := net.SplitHostPort(addr); serr == nil {
+			if n, perr := net.LookupPort("tcp", port); perr == nil {
+				other = portBeside(n)
+			}
+		}
+		return nil, fmt.Errorf("CHATD_PPROF_ADDR: %s is in use by another program: stop it, or serve the profiles on another port, e.g. CHATD_PPROF_ADDR=127.0.0.1:%d, or unset CHATD_PPROF_ADDR: %w", addr, other, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("CHATD_PPROF_ADDR: listen for pprof on %s: %w", addr, err)
@@ -78,7 +84,7 @@ func (r *configReader) pprofApart(addr, pprof string) {
 	pprofIP, pprofOK := listenIP(pprofHost)
 	everywhere := (ok && ip.IsUnspecified()) || (pprofOK && pprofIP.IsUnspecified())
 	if host == pprofHost || everywhere || (ok && pprofOK && ip == pprofIP) {
-		r.fail("CHATD_PPROF_ADDR", "%q is on the port of CHATD_ADDR (%s): serve the profiles on a port of their own, such as 127.0.0.1:6060", pprof, addr)
+		r.fail("CHATD_PPROF_ADDR", "%q is on the port of CHATD_ADDR (%s): serve the profiles on a port of their own, such as 127.0.0.1:%d", pprof, addr, portBeside(n))
 	}
 }
 
@@ -106,4 +112,13 @@ func listenIP(host string) (netip.Addr, bool) {
 		}
 	}
 	return addrs[0], true
+}
+
+// portBeside is a port to suggest instead of n: the one above it (below
+// it at the top of the range).
+func portBeside(n int) int {
+	if n >= 65535 {
+		return n - 1
+	}
+	return n + 1
 }

@@ -87,6 +87,8 @@ func TestPprofOnChatdPort(t *testing.T) {
 			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: error %v, want one naming both", c.addr, c.pprof, err)
 		case !c.refused && err != nil:
 			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: %v", c.addr, c.pprof, err)
+		case c.refused && strings.Contains(err.Error(), "such as 127.0.0.1"+c.pprof[strings.LastIndex(c.pprof, ":"):]):
+			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: %v, suggests the port it refuses", c.addr, c.pprof, err)
 		}
 		if strings.HasSuffix(c.addr, ":8080") && strings.HasSuffix(c.pprof, ":8080") {
 			if collide := bothListen(t, c.pprof, c.addr); collide != c.refused {
@@ -139,5 +141,8 @@ func TestPprofPortInUse(t *testing.T) {
 	want := "CHATD_PPROF_ADDR: " + held.Addr().String() + " is in use by another program"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want one saying %q", err, want)
+	}
+	if strings.Contains(err.Error(), "CHATD_PPROF_ADDR="+held.Addr().String()+",") {
+		t.Errorf("error %v suggests the port in use", err)
 	}
 }
