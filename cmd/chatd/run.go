@@ -81,13 +81,17 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	read := map[string]bool{}
 	cfg, err := loadConfig(recordReads(getenv, read))
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// The start's warnings about the configuration are written at any
+	// CHATD_LOG_LEVEL: at error, a misspelt CHATD_REGISTRATION would
+	// otherwise leave registration open without a word.
+	warnings := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelWarn)}))
 	// Said before a refusal too: a misspelt name may be its cause.
-	warnUnknownVariables(stdout, isTerminal(stdout), unknownVariables(h.environment(), read), logger)
+	warnUnknownVariables(stdout, isTerminal(stdout), unknownVariables(h.environment(), read), warnings)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	if msg, attrs := queueBytesWarning(cfg); msg != "" {
-		startWarning(stdout, isTerminal(stdout), logger, msg, attrs...)
+		startWarning(stdout, isTerminal(stdout), warnings, msg, attrs...)
 	}
 	// The address is checked first, so that a port in use is said before
 	// the store is opened (seconds with MongoDB), and taken again only to

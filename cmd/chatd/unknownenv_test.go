@@ -72,6 +72,12 @@ func TestUnknownVariablesWarned(t *testing.T) {
 		t.Fatalf("want one warning naming CHATD_REGISTRATIONS and CHATD_REGISTRATION, got %v\nlogs:\n%s", warned, s.logs)
 	}
 
+	// At CHATD_LOG_LEVEL=error too: nothing else would say it.
+	quiet := startWith(t, testEnv(t.TempDir(), "CHATD_LOG_LEVEL", "error"), hooks{environ: environ})
+	if !strings.Contains(quiet.logs.String(), `"variable":"CHATD_REGISTRATIONS"`) {
+		t.Fatalf("at log level error, no warning naming CHATD_REGISTRATIONS:\n%s", quiet.logs)
+	}
+
 	// A refused configuration says it too: the misspelling may be why.
 	var out bytes.Buffer
 	err := runWith(context.Background(), envOf(map[string]string{"CHATD_NATS_USER": "chatd"}), &out,
