@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
-	"chatd/persistence"
 )
 
 // TestClusterCancelThroughFlakyBus: Stop pressed in a tab on B, for an
@@ -99,14 +98,7 @@ func TestClusterCancelThroughFlakyBus(t *testing.T) {
 			default:
 				t.Fatal("CancelAnswer returned, the upstream request on A still runs")
 			}
-			for _, s := range []*tab{onA, onB} {
-				if st := s.waitDone(t, res.MessageID); st != "cancelled" {
-					t.Fatalf("tab %s: done %q, want cancelled", s.id, st)
-				}
-			}
-			if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled || m.Content != "partial " {
-				t.Fatalf("stored %q %q", m.Status, m.Content)
-			}
+			tc.wantCancelled(t, res.MessageID, "partial ", onA, onB)
 		})
 	}
 }

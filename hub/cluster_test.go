@@ -194,14 +194,7 @@ func TestClusterStopFromAnotherHub(t *testing.T) {
 			case <-time.After(time.Second):
 				t.Fatal("the upstream request on A was not aborted within 1s")
 			}
-			for _, s := range []*tab{onA, onB} {
-				if st := s.waitDone(t, res.MessageID); st != "cancelled" {
-					t.Fatalf("tab %s: done %q", s.id, st)
-				}
-			}
-			if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled || m.Content != "partial " {
-				t.Fatalf("stored %q %q", m.Status, m.Content)
-			}
+			tc.wantCancelled(t, res.MessageID, "partial ", onA, onB)
 			if regenerate {
 				again := b.model.next(t) // the new answer runs on B
 				if lock, _ := tc.mem.Lock(conv.ID); lock.Instance != "B" || lock.MessageID != newID {

@@ -471,6 +471,20 @@ func (tc *testCluster) send(t *testing.T, h *testHub, s Subscriber, convID, cont
 }
 
 // message reads a stored message.
+// wantCancelled waits for every tab's done of answer id and wants each
+// cancelled, and the answer stored cancelled with text.
+func (tc *testCluster) wantCancelled(t *testing.T, id, text string, tabs ...*tab) {
+	t.Helper()
+	for _, s := range tabs {
+		if st := s.waitDone(t, id); st != "cancelled" {
+			t.Fatalf("tab %s: done %q, want cancelled", s.id, st)
+		}
+	}
+	if m := tc.message(t, id); m.Status != persistence.StatusCancelled || m.Content != text {
+		t.Fatalf("stored %q %q, want cancelled %q", m.Status, m.Content, text)
+	}
+}
+
 func (tc *testCluster) message(t *testing.T, id string) persistence.Message {
 	t.Helper()
 	m, err := tc.store.Message(context.Background(), tc.user.ID, id)
