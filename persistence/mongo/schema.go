@@ -186,7 +186,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	}
 	latest := migrations[len(migrations)-1].version
 	if current > latest {
-		return current, fmt.Errorf("database schema version %d is newer than this server knows (%d): upgrade the server", current, latest)
+		return current, fmt.Errorf("database schema version %d is newer than this server knows (%d): run the release that wrote it, or restore a backup taken before the upgrade (docs/deploy.md)", current, latest)
 	}
 	for _, m := range migrations {
 		if m.version <= current || m.retired {

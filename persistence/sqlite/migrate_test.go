@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -490,5 +491,35 @@ func TestMigrateFromVersion11(t *testing.T) {
 	page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "numbat"})
 	if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ID != convs[1] {
 		t.Fatalf("search after the deletion: %+v, %v; want only %s", page, err, convs[1])
+	}
+}
+
+// TestMigrateRefusesNewerSchema: a database a later release migrated is
+// refused, untouched, with a message that names both versions and both
+// ways out (the newer release again, or a backup from before it).
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	newer := len(migrations) + 1
+	path := oldDatabase(t, append(slices.Clone(migrations), fmt.Sprintf(`PRAGMA user_version = %d`, newer)))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		_ = s.Close(ctx)
+		t.Fatal("Open accepted a schema version newer than it knows")
+	}
+	for _, want := range []string{fmt.Sprint(newer), fmt.Sprint(len(migrations)), "newer", "release that wrote it", "backup"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != newer {
+		t.Fatalf("schema version after the refusal: %d, %v; want %d", version, err, newer)
 	}
 }

@@ -261,7 +261,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	if version > len(migrations) {
-		return fmt.Errorf("migrate: database schema version %d is newer than this program's %d", version, len(migrations))
+		return fmt.Errorf("migrate: database schema version %d is newer than this program's %d: run the release that wrote it, or restore a backup taken before the upgrade (docs/deploy.md)", version, len(migrations))
 	}
 	for v := version; v < len(migrations); v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
