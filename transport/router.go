@@ -100,7 +100,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(headAsGet(r), reqtimeout.Start, requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
+	r.Use(headAsGet(r), reqtimeout.Start, requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), wellFormedQuery, httperr.LimitBody(opts.BodyLimit),
 		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)
