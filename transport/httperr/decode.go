@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -186,17 +187,47 @@ func jsonKind(kind string) string {
 }
 
 // typeProblem says what is wrong with a value of the wrong type: a number
-// given for a whole-number field is a fraction ("must be a whole number")
-// or out of the field's range; anything else must be of the field's kind.
+// given for a whole-number field is a fraction ("must be a whole number"),
+// a whole value written with a fraction or an exponent (800.0, 1e3: the
+// decoder takes only integer literals for such a field), or out of the
+// field's range; anything else must be of the field's kind.
 func typeProblem(typ *json.UnmarshalTypeError) string {
 	kind := typ.Type.Kind().String()
 	if num, ok := strings.CutPrefix(typ.Value, "number "); ok && (strings.HasPrefix(kind, "int") || strings.HasPrefix(kind, "uint")) {
-		if f, err := strconv.ParseFloat(num, 64); err == nil && f == math.Trunc(f) {
-			return "is out of range"
-		}
+		return wholeNumberProblem(num, typ.Type)
 	}
 	if strings.HasPrefix(typ.Value, "number ") && strings.HasPrefix(kind, "float") {
 		return "is out of range" // a number too large for the field
 	}
 	return "must be " + jsonKind(kind)
+}
+
+// wholeNumberProblem says what is wrong with the JSON number num given
+// for a field of the integer type t. An integer literal is refused only
+// past t's range; a literal with a fraction or an exponent is refused
+// whatever its value, and said to be out of range only past it (compared
+// as a float64: exact but at the edges of a 64-bit range).
+func wholeNumberProblem(num string, t reflect.Type) string {
+	if !strings.ContainsAny(num, ".eE") {
+		return "is out of range"
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	switch {
+	case err == nil && f != math.Trunc(f):
+		return "must be a whole number"
+	case !fits(f, t): // ±Inf past float64's range too
+		return "is out of range"
+	default:
+		return "must be a whole number (written without a fraction or exponent)"
+	}
+}
+
+// fits reports whether the whole number f is within the range of the
+// integer type t.
+func fits(f float64, t reflect.Type) bool {
+	bits := t.Bits()
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr {
+		return f >= 0 && f < math.Ldexp(1, bits)
+	}
+	return f >= -math.Ldexp(1, bits-1) && f < math.Ldexp(1, bits-1)
 }

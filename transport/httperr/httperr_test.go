@@ -294,12 +294,18 @@ func TestDecodeJSONRefusesInvalidUTF8(t *testing.T) {
 // TestDecodeJSONTypeMessages: a field of the wrong type is named with
 // what it must be, in plain words: a fraction or a number out of range
 // for a whole-number field says so, rather than "must be a number" for a
-// number, and the article agrees with the kind.
+// number, and the article agrees with the kind. A whole value written with
+// a fraction or an exponent (800.0, 1e3, 0.0: how Python's json writes a
+// float) within the field's range is told to be written without them, and
+// only a value past the field's range is out of range; before, every such
+// value was "is out of range", though 800 is within maxTokens' range.
 func TestDecodeJSONTypeMessages(t *testing.T) {
 	t.Parallel()
 	type target struct {
 		Count int               `json:"count"`
 		Small int8              `json:"small"`
+		Units uint8             `json:"units"`
+		Max   *int              `json:"maxTokens"`
 		Ratio float64           `json:"ratio"`
 		Stop  []string          `json:"stop"`
 		Meta  map[string]string `json:"meta"`
@@ -310,8 +316,25 @@ func TestDecodeJSONTypeMessages(t *testing.T) {
 		{`{"count":"two"}`, "count: must be a whole number"},
 		{`{"count":1.5}`, "count: must be a whole number"},
 		{`{"count":1e30}`, "count: is out of range"},
+		{`{"count":1e400}`, "count: is out of range"},
+		{`{"count":5.0}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":1e3}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":1.0e2}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":0.0}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":-2E1}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":9223372036854775807}`, ""},
+		{`{"count":9223372036854775808}`, "count: is out of range"},
+		{`{"count":-9223372036854775808}`, ""},
+		{`{"count":-9223372036854775809}`, "count: is out of range"},
 		{`{"small":300}`, "small: is out of range"},
+		{`{"small":300.0}`, "small: is out of range"},
+		{`{"small":-128.0}`, "small: must be a whole number (written without a fraction or exponent)"},
+		{`{"small":-129}`, "small: is out of range"},
+		{`{"units":255.0}`, "units: must be a whole number (written without a fraction or exponent)"},
+		{`{"units":256}`, "units: is out of range"},
+		{`{"units":-1}`, "units: is out of range"},
 		{`{"count":-99999999999999999999}`, "count: is out of range"},
+		{`{"maxTokens":800.0}`, "maxTokens: must be a whole number (written without a fraction or exponent)"},
 		{`{"ratio":"x"}`, "ratio: must be a number"},
 		{`{"ratio":1e400}`, "ratio: is out of range"},
 		{`{"stop":"x"}`, "stop: must be an array"},
@@ -324,7 +347,14 @@ func TestDecodeJSONTypeMessages(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			var dst target
 			var e *Error
-			if err := DecodeJSON(req, &dst); !errors.As(err, &e) || e.Code != CodeInvalidField || e.Message != c.want {
+			err := DecodeJSON(req, &dst)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("err %v, want none (in range)", err)
+				}
+				return
+			}
+			if !errors.As(err, &e) || e.Code != CodeInvalidField || e.Message != c.want {
 				t.Fatalf("err %v, want %s %q", err, CodeInvalidField, c.want)
 			}
 		})
