@@ -702,16 +702,21 @@ export class ConversationThread {
    * when the conversation is gone (notFound): then the text goes to the new
    * chat's composer, as the deletion moves the rest. A parent refused as
    * answered already (invalid_field, PARENT_NOT_AN_ANSWER) is asked about
-   * as a parent not found: the conversation is loaded again.
+   * as a parent not found: the conversation is loaded again. A session
+   * ended before or meanwhile (a 401 over SSE ends it before its refusal
+   * reaches here) leaves the text held in storage, given back by its
+   * user's next load (Drafts.abandon and recover), as after a cut: given
+   * back now, it would live in memory only (no user to save it for).
    */
   private async refused(q: QueuedSend, err: unknown): Promise<void> {
+    if (this.ended && !this.gone) return;
     this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
     // A parent answered meanwhile is a parent this page's state lacks the answer of: loaded again as a parent not found.
     const answered = err instanceof ApiError && err.code === 'invalid_field' && err.message.startsWith(PARENT_NOT_AN_ANSWER);
     const asks = err instanceof ApiError && (err.code === 'not_found' || answered) && !this.gone;
     const missing = asks ? await this.notFound(q) : 'unknown';
-    // The session ended while notFound asked: the text stays held, given back by its user's next load (Drafts.abandon).
-    if (asks && this.ended && !this.gone) return;
+    // The session ended while notFound asked: held as above.
+    if (this.ended && !this.gone) return;
     // Out of the queue first: deleted() gives back what is still in it, this text below.
     if (missing === 'conversation' && !this.gone) this.deps.deleted?.();
     this.giveBack(q);
