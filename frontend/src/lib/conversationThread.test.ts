@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SERVER_WAIT_MS, type ApiClient } from './api';
 import type { ChatApp } from './chat';
-import { ConversationThread, PARENT_ANSWERED, PARENT_NOT_FOUND } from './conversationThread';
+import { ConversationThread, PARENT_ANSWERED, PARENT_NOT_FOUND, REGEN_GIVEN_UP } from './conversationThread';
 import type { Drafts } from './drafts';
 import { memoryKV } from './persist';
 import type { Message } from './protocol';
@@ -987,6 +987,31 @@ describe('a regenerate or a stop cut off before its ack', () => {
     expect(other.clientMessageId).not.toBe(key);
     socket().receive({ type: 'ack', id: other.id, conversationId: CID, userMessageId: 'u1', messageId: 'a3' });
     await next;
+  });
+
+  it.each([
+    ['a message', (app: ChatApp) => app.send('and then?')],
+    ['an edit', (app: ChatApp) => app.editAndResend('u1', 'hi again')],
+  ] as const)('%s sent while a regenerate waits gives the regenerate up, said: asked after it, it would stop its answer and hide it', async (_, sending) => {
+    const { app, socket, thread } = await connected();
+    const first = socket();
+    const acting = app.regenerate('a1');
+    await vi.waitFor(() => expect(first.framesOf('regenerate')).toHaveLength(1));
+    first.cut();
+    await acting;
+    await sending(app);
+    expect(thread()!.queued).toHaveLength(1);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Regenerate: The connection was lost. It is asked again once the connection is back.', REGEN_GIVEN_UP]);
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    const second = socket();
+    second.open();
+    await vi.waitFor(() => expect(second.framesOf('send')).toHaveLength(1));
+    const send = second.framesOf('send')[0]!;
+    second.receive({ type: 'ack', id: send.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+    await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+    await settle();
+    expect(second.framesOf('regenerate')).toHaveLength(0);
   });
 
   it('a regenerate refused by the server is not asked again', async () => {

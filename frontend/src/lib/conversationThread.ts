@@ -97,6 +97,15 @@ const TAKEN_UP = 'A message not sent yet was taken up by another tab; it is in t
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
 
+/**
+ * REGEN_GIVEN_UP says a regenerate waiting for the connection is not asked
+ * again because the user sent a message meanwhile: asked after it, it
+ * would stop that message's answer and answer the earlier question again,
+ * leaving the new message on a branch not shown.
+ */
+export const REGEN_GIVEN_UP =
+  'The regenerate waiting for the connection is given up: your new message follows the answer shown, which it would replace. Press Regenerate again to ask for another answer.';
+
 /** STALE says a reload of a conversation on screen failed: it stays shown, and is loaded again by itself. */
 export const STALE = 'The conversation could not be loaded again: the latest messages may be missing. It will be loaded again by itself.';
 
@@ -153,7 +162,7 @@ export class ConversationThread {
   private resyncAgain = false;
   private flushing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** A regenerate cut off before its answer, asked again (same key) once connected. */
+  /** A regenerate cut off before its answer, asked again (same key) once connected, unless a message is sent meanwhile (giveUpRegenerate). */
   private regenWaiting: RegenerateRequest | null = null;
   /**
    * The ack of the regenerate on its way: what it accepted (the new
@@ -643,6 +652,7 @@ export class ConversationThread {
    * snapshot's newest, when sent while the conversation was loading).
    */
   async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
+    this.giveUpRegenerate();
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     this.deps.drafts.hold(draftKey ?? this.id, q.clientMessageId, content, !!draftKey);
@@ -653,6 +663,20 @@ export class ConversationThread {
       return;
     }
     await this.deliver(q);
+  }
+
+  /**
+   * giveUpRegenerate drops a regenerate waiting for the connection when a
+   * message is sent (REGEN_GIVEN_UP says it): flushQueue would ask for it
+   * after the message, and the server's regenerate stops the running
+   * answer (the message's) to answer the earlier question again. The
+   * user's latest action wins, as a regenerate asked for meanwhile
+   * replaces the waiting one.
+   */
+  private giveUpRegenerate(): void {
+    if (!this.regenWaiting) return;
+    this.regenWaiting = null;
+    this.deps.toast(REGEN_GIVEN_UP, 'info');
   }
 
   /**
