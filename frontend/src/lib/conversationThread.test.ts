@@ -1466,3 +1466,39 @@ describe('what was stored between a load and the subscribe that follows it', () 
     await vi.waitFor(() => expect(s.snapshotsFetched()).toBe(2));
   });
 });
+
+describe('a resume point refused (bad_seq): the text shown is longer than the stored one (a checkpoint behind a lost instance)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('the next subscribe resumes from the stored text, shown as stored, and a refusal again waits before asking again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const stored = message('a1', 'u1', 'assistant', 'Hello', 'streaming');
+    const { socket, thread } = await connected({ snapshots: [[u1, stored]] });
+    const first = socket();
+    first.receive({ type: 'ack', id: first.framesOf('subscribe')[0]!.id });
+    first.receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' });
+    await vi.waitFor(() => expect(thread()!.messages.a1!.content).toBe('Hello world'));
+    first.cut();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    const second = socket();
+    second.open();
+    const subscribes = () => second.framesOf('subscribe').filter((f) => f.conversationId === CID);
+    const refuse = (f: Record<string, unknown>) => second.receive({ type: 'error', id: f.id, code: 'bad_seq', message: 'lastSeq 11 is outside the answer (5 bytes)' });
+    await vi.waitFor(() => expect(subscribes()).toHaveLength(1));
+    expect(subscribes()[0]).toMatchObject({ messageId: 'a1', lastSeq: 11 });
+
+    refuse(subscribes()[0]!);
+    await vi.waitFor(() => expect(subscribes()).toHaveLength(2));
+    expect(subscribes()[1]).toMatchObject({ messageId: 'a1', lastSeq: 5 }); // the stored length, not the refused point
+    expect(thread()!.messages.a1!.content).toBe('Hello'); // what follows comes in the resume's catch-up
+
+    refuse(subscribes()[1]!);
+    for (let i = 0; i < 50; i++) await Promise.resolve(); // vi.waitFor would move the fake clock
+    expect(subscribes()).toHaveLength(2); // not at once
+    await vi.advanceTimersByTimeAsync(2000);
+    await vi.waitFor(() => expect(subscribes()).toHaveLength(3));
+    second.receive({ type: 'ack', id: subscribes()[2]!.id });
+    second.receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' });
+    await vi.waitFor(() => expect(thread()!.messages.a1!.content).toBe('Hello world'));
+  });
+});

@@ -28,6 +28,7 @@ import {
   oldestLoaded,
   queueSend,
   stepVersion,
+  storedAnswers,
   storedByClientId,
   streamingAnswer,
   unqueue,
@@ -35,7 +36,7 @@ import {
   type QueuedSend,
   type Thread,
 } from './thread';
-import { requestOrder, type Accepted, type RegenerateRequest, type Transport } from './transport';
+import { backoffDelay, requestOrder, type Accepted, type RegenerateRequest, type Transport } from './transport';
 
 /** ThreadDeps are what a conversation's state machine uses of the app. */
 export interface ThreadDeps {
@@ -191,6 +192,11 @@ export class ConversationThread {
   /** The next load of a conversation on screen whose reload failed (reloadFailed), and the failed reloads in a row. */
   private reloadTimer: ReturnType<typeof setTimeout> | undefined;
   private reloadFails = 0;
+  /** A resume point was refused (bad_seq): the next load takes the stored text of the streaming answer as the truth (storedAnswers). */
+  private cursorRefused = false;
+  /** The bad_seq refusals since a subscribe was last taken, and the resync the second and later wait for (refusedResume). */
+  private badSeqs = 0;
+  private badSeqTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly id: string,
@@ -244,10 +250,13 @@ export class ConversationThread {
       if (!this.present()) return 'failed';
       this.stopReloads();
       const queued = this.thread.queued;
+      const stored = this.cursorRefused;
+      this.cursorRefused = false;
       this.deps.store.set((s) => {
         const errors = { ...s.threadErrors };
         delete errors[this.id];
-        const t = mergeSnapshot(s.threads[this.id] ?? newThread(this.id), snap.conversation, snap.messages, snap);
+        const merged = mergeSnapshot(s.threads[this.id] ?? newThread(this.id), snap.conversation, snap.messages, snap);
+        const t = stored ? storedAnswers(merged, snap.messages) : merged;
         return { ...s, threads: { ...s.threads, [this.id]: t }, threadErrors: errors };
       });
       this.releaseStored(queued);
@@ -428,8 +437,8 @@ export class ConversationThread {
   /**
    * subscribeFailed handles a subscribe refused for good (the transports
    * retry the refusals for now): a resume point outside the answer
-   * (bad_seq) reloads and follows from the reloaded point; a conversation
-   * gone (not_found) says so in place of it; a session ended (unauthorized)
+   * (bad_seq) reloads and follows from the stored point (refusedResume); a
+   * conversation gone (not_found) says so in place of it; a session ended (unauthorized)
    * is left to the close that follows (4401: sign-in); any other refusal
    * (invalid_field, a code this client does not know) is kept in
    * AppState.liveMissing, shown for as long as it lasts, because the
@@ -439,7 +448,7 @@ export class ConversationThread {
   subscribeFailed(code: string, message?: string): void {
     switch (code) {
       case 'bad_seq':
-        void this.resync();
+        this.refusedResume();
         return;
       case 'not_found':
         this.setError(NOT_FOUND);
@@ -449,6 +458,32 @@ export class ConversationThread {
       default:
         this.setLiveMissing(message || code);
     }
+  }
+
+  /**
+   * refusedResume handles a resume point refused (bad_seq: past the answer
+   * the server has, or inside a character): the conversation is loaded
+   * again and the stored text of the streaming answer taken as the truth,
+   * shorter than the text shown or not (the text past it was never
+   * stored: a checkpoint behind a lost instance), so that the next
+   * subscribe resumes from the stored length (protocol.md) rather than
+   * from the refused point, which is refused again. A refusal again before
+   * a subscribe is taken waits before the next attempt, doubling from 1-2 s
+   * to a minute, rather than asking at once in a loop.
+   */
+  private refusedResume(): void {
+    this.cursorRefused = true;
+    const again = this.badSeqs++;
+    clearTimeout(this.badSeqTimer);
+    this.badSeqTimer = undefined;
+    if (again === 0) {
+      void this.resync();
+      return;
+    }
+    this.badSeqTimer = setTimeout(() => {
+      this.badSeqTimer = undefined;
+      void this.resync();
+    }, backoffDelay(again - 1, 2000, 60_000));
   }
 
   /**
@@ -464,6 +499,7 @@ export class ConversationThread {
   subscribed(sentAt: number): void {
     const stale = this.loadAt > 0 && this.loadAt < sentAt && !this.loadFollowed;
     this.followed = true;
+    this.badSeqs = 0;
     this.liveResumed();
     if (stale && !this.ended) void this.load(true);
   }
@@ -631,7 +667,8 @@ export class ConversationThread {
     clearTimeout(this.retryTimer);
     clearTimeout(this.resyncTimer);
     clearTimeout(this.unsavedTimer);
-    this.retryTimer = this.resyncTimer = this.unsavedTimer = undefined;
+    clearTimeout(this.badSeqTimer);
+    this.retryTimer = this.resyncTimer = this.unsavedTimer = this.badSeqTimer = undefined;
     this.stopReloads();
   }
 

@@ -15,6 +15,7 @@ import {
   newThread,
   oldestLoaded,
   queueSend,
+  storedAnswers,
   storedByClientId,
   topParent,
   unqueue,
@@ -336,6 +337,17 @@ describe('mergeSnapshot', () => {
     expect(t.seq.a1).toBe(5);
     expect(t.messages.u9).toBeDefined();
     expect(t.loaded).toBe(true);
+  });
+
+  it('after a refused resume point (storedAnswers), takes the stored text of a streaming answer, shorter or not, and resumes from it', () => {
+    const t = applyDelta(streaming(), delta('a1', 11, 'Hello world')).thread;
+    const stored = [msg('u1', '', 'user', 'hi'), msg('a1', 'u1', 'assistant', 'Hello', 'streaming')];
+    const next = storedAnswers(mergeSnapshot(t, conv, stored), stored);
+    expect(next.messages.a1!.content).toBe('Hello');
+    expect(resumePoint(next)).toEqual({ messageId: 'a1', lastSeq: 5 });
+    // An answer ended here stays as it ended.
+    const ended = applyDone(t, done('a1', 11)).thread;
+    expect(storedAnswers(mergeSnapshot(ended, conv, stored), stored).messages.a1).toMatchObject({ content: 'Hello world', status: 'complete' });
   });
 
   it('replaces a pending message the server stored and keeps it shown', () => {

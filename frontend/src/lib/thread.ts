@@ -770,6 +770,27 @@ export function streamingAnswer(t: Thread): Message | undefined {
 }
 
 /**
+ * storedAnswers takes the stored version of the answers still streaming in
+ * messages (a snapshot just merged into t) as the truth, with its resume
+ * cursors, though the text shown is longer: the server refused a resume
+ * point past it (bad_seq), and mergeSnapshot, which keeps the longer
+ * text, would resume from the refused point again. What follows the
+ * stored text comes back in the resume's catch-up, if the answer goes on.
+ */
+export function storedAnswers(t: Thread, messages: readonly Message[]): Thread {
+  let next = t;
+  for (const m of messages) {
+    const local = next.messages[m.id];
+    if (m.status !== 'streaming' || local?.status !== 'streaming' || next.unsaved[m.id]) continue;
+    const seq = utf8Length(m.content);
+    const rseq = utf8Length(m.reasoning ?? '');
+    if (local === m && next.seq[m.id] === seq && next.rseq[m.id] === rseq) continue;
+    next = { ...next, messages: { ...next.messages, [m.id]: m }, seq: { ...next.seq, [m.id]: seq }, rseq: { ...next.rseq, [m.id]: rseq } };
+  }
+  return next;
+}
+
+/**
  * resumePoint is what to hand back as subscribe's messageId + lastSeq, and
  * lastReasoningSeq once some reasoning was applied (absent counts as 0).
  */
