@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { clearMarkdownCache, markdownCacheSize, renderBlocks, renderMarkdown, sanitize } from './markdown';
+import { TOO_LARGE } from './math';
 
 /** dom renders markdown into a detached element, the way the app inserts it. */
 function dom(src: string): HTMLElement {
@@ -98,6 +99,37 @@ describe('text', () => {
     const el = dom('$\\frac{1$ and $$\\begin{x}$$');
     assertInert(el);
     expect(el.textContent).toContain('frac');
+  });
+
+  // KaTeX's maxSize caps only positive sizes: these drew a message
+  // 33,554,432 px tall, or pushed text far out sideways.
+  const tooLarge: Array<[string, string]> = [
+    ['a rule lowered far', '$\\rule[-10000000em]{0em}{0em}$'],
+    ['a box lowered far', '$\\raisebox{-1000em}{x}$'],
+    ['a negative hspace', '$\\hspace{-500em}$'],
+    ['a negative mkern', '$$\\mkern-9000mu$$'],
+    ['a negative kern in points', '$x\\kern-1000pt y$'],
+    ['a negative row gap', '$$\\begin{aligned}a\\\\[-30em]b\\end{aligned}$$'],
+    ['a negative kern from a macro', '$\\def\\k{\\kern-30em}\\k x$'],
+    ['a positive rule beyond the cap', '$\\rule{1000em}{1000em}$'],
+  ];
+  for (const [name, src] of tooLarge) {
+    it(`shows math with ${name} as its source`, () => {
+      const el = dom(src);
+      const shown = el.querySelector('.katex-error');
+      expect(shown?.textContent).toBe(src.replace(/^\$+|\$+$/g, ''));
+      expect(shown?.getAttribute('title')).toBe(TOO_LARGE);
+      expect(el.querySelector('.katex')).toBeNull();
+      for (const styled of el.querySelectorAll('[style]')) expect(styled.getAttribute('style')).not.toMatch(/\d{3,}(?:\.\d+)?em/);
+    });
+  }
+
+  it('renders math with ordinary lengths and spacing', () => {
+    const src =
+      '$$\\begin{pmatrix}1 & 2\\\\[2pt] 3 & 4\\end{pmatrix}\\quad \\frac{a}{b}\\qquad x\\!y\\,z\\kern-0.5em w\\raisebox{-1em}{v}\\hspace{-2em}\\mkern-18mu\\rule[-1em]{1em}{2em}$$';
+    const el = dom(src);
+    expect(el.querySelector('.katex-error')).toBeNull();
+    expect(el.querySelector('.math-block .katex-display .katex-html')).not.toBeNull();
   });
 
   it('keeps dollar signs inside code spans', () => {
