@@ -1,8 +1,9 @@
 // A code block's Copy button in the DOM (jsdom): what it shows and what a
-// screen reader is told.
+// screen reader is told; an image placeholder inside a link.
 
 import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { forgetRevealed } from '../lib/images';
 import { PoliteStatus } from './App';
 import { COPIED_MS, Markdown } from './Markdown';
 import { mountEach } from './testkit';
@@ -128,5 +129,22 @@ describe('a streaming code block', () => {
     act(() => mount.root.render(<Markdown text={text} growing />));
     expect(document.activeElement).toBe(outside);
     outside.remove();
+  });
+});
+
+describe('an image placeholder inside a link', () => {
+  afterEach(() => forgetRevealed());
+
+  it('loads the image and does not follow the link', () => {
+    const text = '[![diagram](https://images.example/a.png)](https://evil.example/collect?q=secret)';
+    act(() => mount.root.render(<Markdown text={text} />));
+    const link = mount.host.querySelector('a')!;
+    expect(link.getAttribute('href')).toBe('https://evil.example/collect?q=secret');
+    const button = link.querySelector<HTMLButtonElement>('button.remote-image')!;
+    const click = new MouseEvent('click', { bubbles: true, cancelable: true });
+    act(() => void button.dispatchEvent(click));
+    expect(click.defaultPrevented).toBe(true); // the link's activation is cancelled
+    expect(link.querySelector('button.remote-image')).toBeNull();
+    expect(link.querySelector('img')?.getAttribute('src')).toBe('https://images.example/a.png');
   });
 });

@@ -50,9 +50,17 @@ class Block extends PureComponent<{ html: string }> {
   }
 }
 
+/**
+ * onClick loads a placeholder's image and copies a code block's code. A
+ * placeholder's click (a keyboard's Enter or Space too: they click it) is
+ * cancelled: inside a link ([![alt](img)](url)) it also opened the link,
+ * a host the reader never chose, where the placeholder is there to ask
+ * before any host is contacted.
+ */
 function onClick(e: MouseEvent<HTMLDivElement>): void {
   const image = (e.target as HTMLElement).closest<HTMLButtonElement>('button.remote-image');
   if (image) {
+    e.preventDefault();
     revealImage(image);
     return;
   }
