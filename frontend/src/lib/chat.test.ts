@@ -89,7 +89,7 @@ describe('ChatApp', () => {
     await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
     app.setDraft('new', 'a private thought of A');
     app.setDraft(CID, 'more of A');
-    await app.logout();
+    socket().cut(4401); // A's session expires (a sign-out forgets the texts at once)
     expect(kv.getItem('chatd.draft.new')).toBe('a private thought of A'); // kept for A's return
 
     await app.login('b@b.c', 'password of B');
@@ -230,7 +230,7 @@ describe('a session ended in another tab of the browser', () => {
     ['its token refused (a 401)', async (a) => {
       await a.app.loadThread(CID); // answered 401 (route below)
     }, SESSION_ENDED, true],
-    ['signed out', (a) => a.app.logout(), SIGNED_OUT_ELSEWHERE, true],
+    ['signed out', (a) => a.app.logout(), SIGNED_OUT_ELSEWHERE, false], // a sign-out forgets the unsent texts
     ['its account deleted (a 4401 "account deleted")', (a) => a.socket().cut(4401, 'account deleted'), ACCOUNT_DELETED_NOTICE, false],
   ])('%s: this tab says why, as that tab did', async (_, end, notice, draftKept) => {
     const b = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
@@ -249,6 +249,55 @@ describe('a session ended in another tab of the browser', () => {
     expect(b.app.store.state.session).toEqual({ token: null, user: null, notice });
     expect(b.app.store.state.route).toEqual({ name: 'login' });
     expect(b.app.draft(CID)).toBe(draftKept ? 'unsent words' : '');
+  });
+});
+
+describe('the texts typed and not sent when the session ends', () => {
+  type Tab = ReturnType<typeof setup>;
+  /** unsent lists what storage keeps of them: composer texts, messages waiting to send, open edits. */
+  const unsent = (kv: Tab['kv']) =>
+    Array.from({ length: kv.length }, (_, i) => kv.key(i)!)
+      .filter((k) => k.startsWith('chatd.draft.') || k.startsWith('chatd.slot.'))
+      .sort();
+
+  /** typed leaves each kind in storage, and one composer text typed a moment ago, its save not due yet. */
+  async function typed(kv?: Tab['kv']): Promise<Tab> {
+    const t = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete')]], kv });
+    t.socket().open();
+    await vi.waitFor(() => expect(t.app.store.state.threads[CID]?.loaded).toBe(true));
+    t.socket().cut();
+    await t.app.send('waiting for the connection');
+    t.app.edits.open(CID, '', 'hi');
+    t.app.edits.type(CID, '', 'hi, as I mean it');
+    t.app.setDraft(CID, 'in the box');
+    window.dispatchEvent(new Event('pagehide')); // the saves due are written now
+    expect(unsent(t.kv)).toEqual([`chatd.draft.${CID}`, `chatd.slot.edit.page.${CID}.~`, expect.stringMatching(`^chatd\\.slot\\.sending\\.page\\.${CID}\\.`)]);
+    t.app.setDraft('new', 'a new chat');
+    return t;
+  }
+
+  it.each<[string, (t: Tab) => void | Promise<void>]>([
+    ['signed out here', (t) => t.app.logout()],
+    ['signed out in another tab', async (t) => {
+      const other = setup({ kv: t.kv });
+      await other.app.logout();
+      window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+    }],
+  ])('%s: they are forgotten, for whoever uses the browser next', async (_, end) => {
+    const t = await typed();
+    await end(t);
+    expect(t.app.store.state.session.token).toBeNull();
+    window.dispatchEvent(new Event('pagehide'));
+    expect(unsent(t.kv)).toEqual([]);
+    expect([t.app.draft(CID), t.app.draft('new')]).toEqual(['', '']);
+  });
+
+  it('its token refused (expired, revoked): they are kept for the same user, who finds them at the next sign-in', async () => {
+    const t = await typed();
+    t.app.expire();
+    expect(t.app.store.state.session.token).toBeNull();
+    expect(unsent(t.kv)).toEqual([`chatd.draft.${CID}`, 'chatd.draft.new', expect.stringMatching(`^chatd\\.slot\\.sending\\.page\\.${CID}\\.`)]);
+    expect([t.kv.getItem('chatd.draft.new'), t.kv.getItem(`chatd.draft.${CID}`)]).toEqual(['a new chat', 'in the box\n\nhi, as I mean it']);
   });
 });
 

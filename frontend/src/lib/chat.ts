@@ -630,7 +630,7 @@ export class ChatApp {
   /**
    * expire handles a token the server refused: back to sign-in, drafts
    * kept. reason is what the other tabs are told (another tab's sign-out
-   * followed here is one).
+   * followed here is one: its drafts are forgotten, see endSession).
    */
   expire(notice = SESSION_ENDED, reason: EndReason = 'expired'): void {
     if (!this.session.token()) return;
@@ -641,15 +641,22 @@ export class ChatApp {
     this.endSession(notice, reason);
   }
 
+  /**
+   * endSession goes back to sign-in. What the user typed and did not send
+   * (composer texts, open edits, messages waiting) is kept in storage for
+   * their return only when the token was refused (an expiry, a revocation:
+   * "your unsent text is kept"); a sign-out, the user's own here or in
+   * another tab, and a deleted account forget it, so that whoever uses
+   * the browser next does not find it.
+   */
   private endSession(notice: string | null, reason: EndReason): void {
-    const accountDeleted = reason === 'accountDeleted';
+    const kept = reason === 'expired';
     this.hold.clear();
-    // An open edit's text is kept with the composer texts (an expiry says "your unsent text is kept").
-    if (!accountDeleted) for (const id of this.edits.conversations()) this.keepEdits(id, id);
-    if (accountDeleted) {
-      this.drafts.discard();
-      this.persist.forgetModelPick();
-    } else this.drafts.flush();
+    // An open edit's text is kept with the composer texts.
+    if (kept) for (const id of this.edits.conversations()) this.keepEdits(id, id);
+    if (kept) this.drafts.flush();
+    else this.drafts.discard();
+    if (reason === 'accountDeleted') this.persist.forgetModelPick();
     this.dropSessionState();
     this.session.end(notice, reason);
     this.navigate('/login', true);

@@ -917,7 +917,10 @@ describe('a send refused because its parent was answered meanwhile (another tab 
 });
 
 describe('a send refused as not found, the session ending while its conversation is loaded again', () => {
-  it('says nothing, and its text is in its composer once the same user signs in again in this page', async () => {
+  it.each<[string, (app: ChatApp) => void | Promise<void>, string]>([
+    ['its token refused: its text is in its composer once the same user signs in again in this page', (app) => app.expire(), 'one more thing'],
+    ['signed out: its text is forgotten, in storage too, however late the load answers', (app) => app.logout(), ''],
+  ])('%s; nothing is said', async (_, end, found) => {
     const u2 = message('u2', 'a1', 'user', 'and then?', 'complete');
     const kv = memoryKV();
     kv.setItem('chatd.token', 'tok');
@@ -938,14 +941,18 @@ describe('a send refused as not found, the session ending while its conversation
     refused = true;
     socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'not_found', message: 'message u2 not found in this conversation' });
     await vi.waitFor(() => expect(reload).not.toBeNull());
-    await app.logout();
+    await end(app);
     reload!(json({ conversation: conv(CID, 't', ''), messages: [u1, a1], activeMessageId: 'a1' }));
     await sending;
     expect(app.store.state.toasts).toEqual([]);
     expect(app.store.state.drafts).toEqual({});
+    const texts = () => Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.draft.') || k.startsWith('chatd.slot.'));
+    if (!found) expect(texts()).toEqual([]);
     await app.login('a@b.c', 'pw');
     app.navigate(`/c/${CID}`);
-    await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('one more thing'));
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.draft(CID)).toBe(found));
+    if (!found) expect(texts()).toEqual([]);
   });
 });
 

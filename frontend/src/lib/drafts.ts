@@ -12,7 +12,9 @@
 // page writes another page's slots. A page takes up the slots of a page
 // that is gone (closed, reloaded or crashed before the server had the
 // message: pages.ts tells) into the composer of their conversation
-// (recover), or the new chat's when it was deleted.
+// (recover), or the new chat's when it was deleted. They stay in storage
+// through an expired session for the same user's return, never through a
+// sign-out or a deleted account (discard).
 
 import type { Pages } from './pages';
 import { Persist } from './persist';
@@ -60,7 +62,8 @@ export class Drafts {
    * get returns the composer text of a key, from storage when the store
    * has none (not loaded yet, or empty: load), unless the saved texts are
    * another user's than the one signed in here: a page never shows those
-   * (signed out, it shows no composer and keeps them for the next sign-in).
+   * (its session expired, it shows no composer and keeps them for the
+   * next sign-in; a sign-out forgets them).
    */
   get(key: string): string {
     const text = this.store.state.drafts[key];
@@ -351,7 +354,7 @@ export class Drafts {
     this.giveBack(to, text);
   }
 
-  /** discard forgets every composer text, saved or pending (a deleted account). */
+  /** discard forgets every unsent text, saved or pending: composer texts, messages waiting, open edits (a sign-out, a deleted account). */
   discard(): void {
     this.persist.clearDrafts();
     this.drop();
@@ -369,7 +372,7 @@ export class Drafts {
     this.store.set((s) => ({ ...s, drafts: {} }));
   }
 
-  /** flush saves every pending change now (the page hidden or going away, signing out). */
+  /** flush saves every pending change now (the page hidden or going away, the session expired). */
   flush(): void {
     const write = this.mayWrite(); // not another user's storage: their texts are not this page's to write
     for (const [key, timer] of this.timers) {

@@ -1,7 +1,8 @@
 // What survives a reload in localStorage: the token, the theme, the
 // composer's draft per conversation and the model picked for new chats
 // (each kept through reconnects and the same user's re-logins, forgotten when
-// another user signs in on this browser or the account is deleted); while a tab changes the password,
+// another user signs in on this browser or the account is deleted; the
+// drafts also at a sign-out, kept only through an expiry); while a tab changes the password,
 // a mark telling the other tabs that a refused token will be replaced; and,
 // while a tab signs in, a mark holding back every tab's pending sign-outs.
 
@@ -439,7 +440,7 @@ export class Persist {
     return forget;
   }
 
-  /** clearDrafts removes every saved composer text, and the texts the pages keep (a deleted account's). */
+  /** clearDrafts removes every saved composer text, and the texts the pages keep (at a sign-out, an account deleted, another user's sign-in). */
   clearDrafts(): void {
     for (const k of [DRAFT, KEPT.sending, KEPT.edit, LEGACY.sending, LEGACY.edit].flatMap((p) => this.keys(p))) this.kv.removeItem(k);
   }
