@@ -687,7 +687,7 @@ func (h *Hub) EndedElsewhere(messageID string) {
 	h.mu.Unlock()
 	if g != nil {
 		h.log.Warn("the store refused the answer's text (ended by another instance, or deleted): stopping it here",
-			"generation", g.id, "message", messageID)
+			"generation", g.id, "user", g.msg.OwnerID, "message", messageID)
 		g.cancel(errEndedElsewhere)
 	}
 }

@@ -256,7 +256,7 @@ func (g *generation) run(req llm.Request) {
 	defer g.stop()
 	defer g.cancel(nil)
 	start := time.Now()
-	h.log.Info("generation started", "generation", g.id, "connection", g.connID,
+	h.log.Info("generation started", "generation", g.id, "user", g.msg.OwnerID, "connection", g.connID,
 		"conversation", g.msg.ConversationID, "message", g.msg.ID, "model", req.Model)
 	h.opts.Metrics.GenerationStarted(req.Model)
 	req.OnReasoning = g.onReasoning
@@ -400,7 +400,7 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 		// unwritten), or the text the store kept of an update dropped,
 		// when it can be read. Only errNotStored says the server keeps
 		// trying: the writer then retries the update (keptQueued).
-		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+		h.log.Error("store final answer", "generation", g.id, "user", g.msg.OwnerID, "message", g.msg.ID, "err", err)
 		errBody = errNotEnded
 		if keptQueued(ferr) {
 			errBody = errNotStored
@@ -488,7 +488,7 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 	g.conv.mu.Lock()
 	sent := len(g.text)
 	g.conv.mu.Unlock()
-	g.hub.log.Error("answer's final update dropped: stored as interrupted with its last checkpoint", "generation", g.id,
+	g.hub.log.Error("answer's final update dropped: stored as interrupted with its last checkpoint", "generation", g.id, "user", g.msg.OwnerID,
 		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent, "err", dropped)
 	return &m, nil
 }
@@ -533,7 +533,7 @@ func (g *generation) kept(ctx context.Context, err error) (*persistence.Message,
 	switch {
 	case rerr != nil:
 		g.hub.log.Error("read what was kept of an answer whose end was dropped; its done reports the text the writer says it wrote",
-			"generation", g.id, "message", g.msg.ID, "err", rerr)
+			"generation", g.id, "user", g.msg.OwnerID, "message", g.msg.ID, "err", rerr)
 		return nil, err
 	case m.Status.Final():
 		return &m, nil
@@ -565,7 +565,7 @@ func (g *generation) fenced(ctx context.Context, notApplied error) (*persistence
 	g.conv.mu.Lock()
 	sent := len(g.text)
 	g.conv.mu.Unlock()
-	g.hub.log.Warn("answer ended elsewhere: reporting its stored state", "generation", g.id,
+	g.hub.log.Warn("answer ended elsewhere: reporting its stored state", "generation", g.id, "user", g.msg.OwnerID,
 		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent)
 	return &m, nil
 }
@@ -594,8 +594,8 @@ func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protoc
 	if u.Status == persistence.StatusError {
 		level = slog.LevelWarn
 	}
-	h.log.Log(context.Background(), level, "generation finished", "generation", g.id,
-		"conversation", g.msg.ConversationID, "message", g.msg.ID, "status", u.Status,
+	h.log.Log(context.Background(), level, "generation finished", "generation", g.id, "user", g.msg.OwnerID,
+		"connection", g.connID, "conversation", g.msg.ConversationID, "message", g.msg.ID, "model", g.msg.Model, "status", u.Status,
 		"error_code", kind, "tokens", tokens, "bytes", size, "ttft_ms", float64(ttft.Microseconds())/1000, "duration_ms", float64(total.Microseconds())/1000)
 }
 

@@ -302,7 +302,7 @@ func (g *generation) refit(req llm.Request, err error) (llm.Request, bool) {
 	}
 	msgs, omitted := g.src.build(budget)
 	maxTokens := answerTokens(window, g.src.maxTokens, ratio.of(estimatePrompt(msgs)))
-	log := h.log.With("generation", g.id, "message", g.msg.ID, "model", req.Model, "window", window,
+	log := h.log.With("generation", g.id, "user", g.msg.OwnerID, "message", g.msg.ID, "model", req.Model, "window", window,
 		"named_window", e.ContextTokens, "named_prompt_tokens", e.PromptTokens, "estimated_tokens", sent)
 	if omitted <= g.msg.OmittedMessages && maxTokens >= req.MaxTokens {
 		log.Info("prompt refused as too long, and no older message is left to leave out")
@@ -337,7 +337,7 @@ func (g *generation) setOmitted(n int) {
 		err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n)
 		cancel()
 		if err != nil {
-			g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
+			g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id, "user", g.msg.OwnerID,
 				"message", g.msg.ID, "err", err)
 			return
 		}

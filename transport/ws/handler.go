@@ -244,6 +244,13 @@ type Handler struct {
 	wg      sync.WaitGroup
 }
 
+// requestIDHeader is the header the router's request log puts the
+// request's id in (transport.RequestIDHeader), on the answer: the line
+// of a WebSocket's opening names it, tying the request's line (101, which
+// knows no user: the upgrade is not behind the router's authentication)
+// to the connection and its user.
+const requestIDHeader = "X-Request-ID"
+
 // NewHandler returns a Handler; call Shutdown to close its connections.
 func NewHandler(opts Options) *Handler {
 	opts.setDefaults()
@@ -294,6 +301,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, id.UserID, token)
 		return
 	}
+	requestID := w.Header().Get(requestIDHeader) // the router's, before the upgrade writes the headers
 	rw := &smallReadBuffer{ResponseWriter: w}
 	ws, err := accept(rw, r)
 	if err != nil {
@@ -307,6 +315,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.ReasonShutdown)
 		return
 	}
+	h.log.Info("websocket opened", "connection", c.id, "user", id.UserID, "request_id", requestID)
 	// The connection outlives the request: its reader runs on a goroutine
 	// of its own, which the handler tracks and Shutdown waits for, and the
 	// request returns. The HTTP server's goroutine, deep in the router's
