@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
+	"chatd/internal/lograte"
 )
 
 // opTimeout bounds one NATS round trip when the caller's context allows more.
@@ -25,9 +26,13 @@ type Bus struct {
 	opts Options
 	log  *slog.Logger
 	id   string
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	h    atomic.Pointer[hub.BusHandler]
+	// asyncLog is log rate-limited (lograte: each error once per
+	// lograte.DefaultEvery, then with the count of those left out), for
+	// the errors nats.go reports apart from any call (asyncError).
+	asyncLog *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	h        atomic.Pointer[hub.BusHandler]
 
 	res     atomic.Pointer[resources] // set once JetStream is provisioned
 	provErr atomic.Pointer[error]     // why it is not yet
@@ -128,6 +133,7 @@ func New(opts Options) (*Bus, error) {
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + ".",
 		eventsRestart: make(chan eventsStream, 1), closed: make(chan struct{}), out: newOutbox()}
+	b.asyncLog = lograte.Logger(b.log)
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
 	b.locks = newLockView(b.lease)
@@ -213,12 +219,7 @@ func (b *Bus) natsOptions() []nats.Option {
 			b.out.wake()        // user events broadcast while down go now
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
-				b.live.slow(sub) // frames of a follow were dropped: it reads them from JetStream
-			}
-			b.log.Warn("NATS error", slog.Any("err", err))
-		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) { b.asyncError(sub, err) }),
 		// Every failed attempt to connect or reconnect, the first
 		// connection's included: why this instance cannot join (servers
 		// unreachable, a wrong password, a certificate refused).
@@ -258,6 +259,25 @@ func (b *Bus) natsOptions() []nats.Option {
 		o = append(o, nats.ClientCert(b.opts.TLSCertFile, b.opts.TLSKeyFile))
 	}
 	return append(o, b.opts.clientOptions...)
+}
+
+// asyncError handles an error nats.go reports apart from any call: a
+// subscription that dropped messages (a slow consumer), a permission
+// violation. Its line names the subscription's subject, and goes through
+// asyncLog: nats.go reports a slow consumer again for each message it
+// drops after one got through, hundreds a second from one follow a little
+// behind, and a permission violation once per publish. The lines of one
+// error (slow consumers of several follows alike) are counted together:
+// the subject named is that of the one logged.
+func (b *Bus) asyncError(sub *nats.Subscription, err error) {
+	if sub == nil { // a permission violation names its subject in err
+		b.asyncLog.Warn("NATS error", slog.Any("err", err))
+		return
+	}
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		b.live.slow(sub) // frames of a follow were dropped: it reads them from JetStream
+	}
+	b.asyncLog.Warn("NATS error", slog.String("subject", sub.Subject), slog.Any("err", err))
 }
 
 // nkeyFromSeed authenticates with the user NKey seed in path; the seed is
