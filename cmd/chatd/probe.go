@@ -14,7 +14,8 @@ const probeTimeout = 5 * time.Second
 
 // probeUpstream asks the one OpenAI-compatible upstream of OPENAI_BASE_URL
 // for its model list once, at start, and logs a warning naming the setting
-// to check when it cannot be reached or refuses the key: otherwise the
+// to check when it cannot be reached (an error when it refuses the key,
+// which only the operator can put right): otherwise the
 // first sign of a mistyped URL, a model server not started or a wrong key
 // is a user's failed answer. It never stops the start (the upstream may
 // come up later) and does nothing for the demo model or an upstreams file.
@@ -45,7 +46,9 @@ func probeUpstream(ctx context.Context, cfg Config, client *http.Client, logger 
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		logger.Warn("model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY",
+		// An error, not a warning: every answer fails until the operator
+		// changes the key, and CHATD_LOG_LEVEL=error must show it.
+		logger.Error("model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY",
 			shown, slog.Int("status", resp.StatusCode))
 	}
 }

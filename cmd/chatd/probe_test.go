@@ -12,9 +12,11 @@ import (
 )
 
 // TestProbeUpstream: at start, an upstream that refuses connections or
-// the API key is reported in a warning naming the setting to check (and
-// never the key); one that answers, or has no model list, is not; the demo
-// model asks nothing.
+// the API key is reported in a line naming the setting to check (and
+// never the key), a warning for the connections, an error for the key
+// (kept at CHATD_LOG_LEVEL=error: every answer fails until the operator
+// acts); one that answers, or has no model list, is not; the demo model
+// asks nothing.
 func TestProbeUpstream(t *testing.T) {
 	t.Parallel()
 	upstream := func(status int) (string, *atomic.Int32) {
@@ -36,6 +38,7 @@ func TestProbeUpstream(t *testing.T) {
 	ln.Close() // nothing listens there now
 	okURL, okAsked := upstream(http.StatusOK)
 	keyURL, keyAsked := upstream(http.StatusUnauthorized)
+	deniedURL, deniedAsked := upstream(http.StatusForbidden)
 	noListURL, noListAsked := upstream(http.StatusNotFound)
 	cases := []struct {
 		name  string
@@ -44,9 +47,11 @@ func TestProbeUpstream(t *testing.T) {
 		asked *atomic.Int32
 	}{
 		{"refuses connections", Config{OpenAIBaseURL: refusing, OpenAIKey: "sk-secret-key"},
-			`"msg":"model upstream unreachable: answers will fail ('Could not reach the model provider') until it answers; check OPENAI_BASE_URL and that the server runs","url":"` + refusing + `/models"`, nil},
+			`"level":"WARN","msg":"model upstream unreachable: answers will fail ('Could not reach the model provider') until it answers; check OPENAI_BASE_URL and that the server runs","url":"` + refusing + `/models"`, nil},
 		{"refuses the key", Config{OpenAIBaseURL: keyURL, OpenAIKey: "sk-secret-key"},
-			`"msg":"model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY"`, keyAsked},
+			`"level":"ERROR","msg":"model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY"`, keyAsked},
+		{"refuses access", Config{OpenAIBaseURL: deniedURL, OpenAIKey: "sk-secret-key"},
+			`"level":"ERROR","msg":"model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY","url":"` + deniedURL + `/models","status":403`, deniedAsked},
 		{"answers", Config{OpenAIBaseURL: okURL, OpenAIKey: "sk-secret-key"}, "", okAsked},
 		{"no model list", Config{OpenAIBaseURL: noListURL, OpenAIKey: "sk-secret-key"}, "", noListAsked},
 		{"demo model", Config{OpenAIBaseURL: "https://api.openai.com/v1"}, "", nil},

@@ -25,6 +25,7 @@ import (
 
 	goopenai "github.com/sashabaranov/go-openai"
 
+	"chatd/internal/lograte"
 	"chatd/llm"
 )
 
@@ -142,7 +143,11 @@ type Client struct {
 	api  *goopenai.Client
 	opts Options
 	log  *slog.Logger
-	kind *modelKinds
+	// refusals is log rate-limited per upstream (this client's), for the
+	// failures only the operator can fix (operatorFixable): each error
+	// once per refusalLogEvery, then with the count of those left out.
+	refusals *slog.Logger
+	kind     *modelKinds
 	// clock times first-token and idle timeouts; nil is the real clock
 	// (tests set their own).
 	clock deadlineClock
@@ -184,7 +189,8 @@ func New(opts Options) *Client {
 	hc.CheckRedirect = keepMethod(hc.CheckRedirect)
 	cfg.HTTPClient = doer{c: &hc, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
-		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL), secrets: newSecrets(opts)}
+		refusals: slog.New(lograte.NewHandler(opts.Logger.Handler(), lograte.Options{Every: refusalLogEvery})),
+		kind:     newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL), secrets: newSecrets(opts)}
 }
 
 // azureDeployments returns the mapper of a model id to the path segment
@@ -336,18 +342,39 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 	}
 }
 
+// refusalLogEvery is how often an upstream's refusal of the key or its
+// quota is logged again while it goes on (see Client.refusals).
+const refusalLogEvery = time.Minute
+
 // logFailure logs an answer's failed request, naming the upstream (its
 // base URL, without credentials) and the cause, which the answer's own
 // log line (the hub's) does not: an operator sees which upstream could
 // not be reached, refused or failed, and why. The cause is cleaned of
-// the API key.
+// the API key. A failure only the operator can fix (operatorFixable) is
+// an error, logged at CHATD_LOG_LEVEL=error too, at most once a minute per
+// upstream and error (every answer fails alike until it is fixed).
 func (c *Client) logFailure(ctx context.Context, model string, st *attempt, err error) {
-	level := slog.LevelWarn
-	if llm.KindOf(err) == llm.KindContextLength {
+	log, level := c.log, slog.LevelWarn
+	switch {
+	case llm.KindOf(err) == llm.KindContextLength:
 		level = slog.LevelInfo // the hub fits the prompt and asks again
+	case operatorFixable(err):
+		log, level = c.refusals, slog.LevelError
 	}
-	c.log.Log(ctx, level, "llm upstream request failed", "generation", llm.RequestID(ctx), "model", model, "url", c.shown,
+	log.Log(ctx, level, "llm upstream request failed", "generation", llm.RequestID(ctx), "model", model, "url", c.shown,
 		"kind", llm.KindOf(err), "status", st.status, "err", cleanCause(err, c.secrets))
+}
+
+// operatorFixable reports a failure no user can get past and only the
+// operator can fix: the upstream refused the API key (401, 403) or the
+// account is out of credit or quota.
+func operatorFixable(err error) bool {
+	var e *llm.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Kind == llm.KindQuota ||
+		e.Kind == llm.KindBadRequest && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }
 
 // cleanCause is err's text without a configured secret (see secrets),
