@@ -211,15 +211,38 @@ func wholeNumberProblem(num string, t reflect.Type) string {
 	if !strings.ContainsAny(num, ".eE") {
 		return "is out of range"
 	}
-	f, err := strconv.ParseFloat(num, 64)
-	switch {
-	case err == nil && f != math.Trunc(f):
+	if !wholeLiteral(num) {
 		return "must be a whole number"
-	case !fits(f, t): // ±Inf past float64's range too
+	}
+	f, _ := strconv.ParseFloat(num, 64) // ±Inf past float64's range
+	switch {
+	case !fits(f, t):
 		return "is out of range"
 	default:
 		return "must be a whole number (written without a fraction or exponent)"
 	}
+}
+
+// wholeLiteral reports whether the JSON number literal num is a whole
+// number, read from its digits rather than from a float64 (1e-400 and
+// 1.0000000000000001 read as 0 and 1 there): its digits shifted by its
+// exponent leave none but zeros after the point.
+func wholeLiteral(num string) bool {
+	mant, exp, _ := strings.Cut(strings.ToLower(num), "e")
+	intPart, frac, _ := strings.Cut(strings.TrimPrefix(mant, "-"), ".")
+	digits := intPart + frac
+	if strings.Trim(digits, "0") == "" {
+		return true // zero, however written
+	}
+	e, err := strconv.Atoi(exp)
+	switch {
+	case exp == "":
+		e = 0
+	case err != nil: // an exponent past int's range: only a positive one shifts every digit in front of the point
+		return !strings.HasPrefix(exp, "-")
+	}
+	zeros := len(digits) - len(strings.TrimRight(digits, "0"))
+	return len(frac)-e <= zeros
 }
 
 // fits reports whether the whole number f is within the range of the

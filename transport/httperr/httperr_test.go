@@ -315,6 +315,13 @@ func TestDecodeJSONTypeMessages(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{`{"count":"two"}`, "count: must be a whole number"},
 		{`{"count":1.5}`, "count: must be a whole number"},
+		{`{"count":1e-400}`, "count: must be a whole number"},
+		{`{"count":1.0000000000000001}`, "count: must be a whole number"},
+		{`{"count":150e-2}`, "count: must be a whole number"},
+		{`{"count":1e-99999999999999999999}`, "count: must be a whole number"},
+		{`{"count":100e-2}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":0e-400}`, "count: must be a whole number (written without a fraction or exponent)"},
+		{`{"count":1e99999999999999999999}`, "count: is out of range"},
 		{`{"count":1e30}`, "count: is out of range"},
 		{`{"count":1e400}`, "count: is out of range"},
 		{`{"count":5.0}`, "count: must be a whole number (written without a fraction or exponent)"},
