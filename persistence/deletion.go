@@ -15,7 +15,8 @@ import (
 type DeletionFinisher interface {
 	// FinishDeletions finishes the cut-off account and conversation
 	// deletions it finds, a bounded batch of each, and returns how many it
-	// finished. Running it beside a DeleteUser of the same user (a
+	// finished; a user Users.MarkUserDeleting marked (and DeleteUser not)
+	// only once the mark is DeletionGrace old. Running it beside a DeleteUser of the same user (a
 	// DeleteConversation of the same conversation), or on two servers
 	// sharing one database, is harmless: every step is done again or found
 	// done.
@@ -35,6 +36,16 @@ const DeleteStepMarked = "marked"
 // returns nil once it is done; FinishDeletions finishes a deletion cut
 // off after it.
 const DeleteStepConversationMarked = "conversation marked"
+
+// DeletionGrace is how long FinishDeletions leaves a user that
+// Users.MarkUserDeleting marked and DeleteUser has not: their deletion
+// may still be ending their live work (answers on any instance sharing
+// the database), whose snapshot of the running answers must find them in
+// the store. It is longer than the deletion's own bound (the account
+// routes' DeleteTimeout, a minute) with a margin for the clocks of
+// instances sharing a database; a mark older than that was left by a
+// deletion cut off (the process's end), and is finished as one.
+const DeletionGrace = 3 * time.Minute
 
 type deleteHookKey struct{}
 

@@ -252,6 +252,23 @@ type Users interface {
 	// ErrUnknownOwner; InsertMessage: ErrNotFound): nothing of the user is
 	// left once it returned.
 	DeleteUser(ctx context.Context, id string) error
+	// MarkUserDeleting marks the user as being deleted as DeleteUser's
+	// first write does (every user read and write above answers
+	// ErrNotFound for them, their token version moves, their email stays
+	// taken) but removes nothing and keeps their password hash: for a
+	// deletion that must end the user's live work before their data goes,
+	// with no sign-in meanwhile. DeleteUser then removes them. Such a mark
+	// is left by FinishDeletions until it is DeletionGrace old (the
+	// deletion may still be ending the live work), then finished as a
+	// deletion cut off. ErrNotFound for an unknown or malformed id, or a
+	// user already marked.
+	MarkUserDeleting(ctx context.Context, id string) error
+	// UnmarkUserDeleting takes back a MarkUserDeleting whose deletion
+	// stops before DeleteUser's mark: the user reads as before (their
+	// token version stays moved: the sessions stay revoked). ErrNotFound
+	// when the user is not so marked: unknown, not marked, or DeleteUser's
+	// mark taken (their data may be going; it is never taken back).
+	UnmarkUserDeleting(ctx context.Context, id string) error
 }
 
 // Conversations stores conversations. Every method is scoped to an owner:

@@ -60,6 +60,16 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.wrote("DeleteUser", s.inner.DeleteUser(ctx, id))
 }
 
+// MarkUserDeleting counts one write.
+func (s *Store) MarkUserDeleting(ctx context.Context, id string) error {
+	return s.wrote("MarkUserDeleting", s.inner.MarkUserDeleting(ctx, id))
+}
+
+// UnmarkUserDeleting counts one write.
+func (s *Store) UnmarkUserDeleting(ctx context.Context, id string) error {
+	return s.wrote("UnmarkUserDeleting", s.inner.UnmarkUserDeleting(ctx, id))
+}
+
 // CreateConversation counts one write.
 func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
 	return s.wrote("CreateConversation", s.inner.CreateConversation(ctx, c))

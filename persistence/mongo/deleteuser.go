@@ -50,6 +50,45 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
+// MarkUserDeleting marks the user as being deleted, keeping their data
+// and password hash (persistence.Users): one findAndModify sets
+// deleting_at and increments the token version, after which no user read
+// finds them (notDeleting). FinishDeletions leaves the mark until it is
+// Options.DeletionGrace old (markedUsers). ErrNotFound for an unknown or
+// malformed id, or a user already marked.
+func (s *Store) MarkUserDeleting(ctx context.Context, id string) error {
+	if _, err := s.newTokenVersion(ctx, id, bson.D{{Key: "deleting_at", Value: now()}}); err != nil {
+		return fmt.Errorf("mark user %s as being deleted: %w", id, err)
+	}
+	return nil
+}
+
+// UnmarkUserDeleting takes back MarkUserDeleting's mark while DeleteUser
+// has not marked the user (its mark clears the password hash), in one
+// update under the document's lock (persistence.Users); ErrNotFound
+// otherwise.
+func (s *Store) UnmarkUserDeleting(ctx context.Context, id string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return fmt.Errorf("take back the deletion mark of user %s: %w", id, persistence.ErrNotFound)
+	}
+	unlock, err := s.locks.lock(ctx, oid)
+	if err != nil {
+		return fmt.Errorf("take back the deletion mark of user %s: %w", id, err)
+	}
+	defer unlock()
+	filter := bson.D{{Key: "_id", Value: oid}, {Key: "deleting_at", Value: bson.D{{Key: "$exists", Value: true}}},
+		{Key: "password_hash", Value: bson.D{{Key: "$ne", Value: ""}}}}
+	r, err := s.users.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "deleting_at", Value: ""}}}})
+	if err == nil && r.MatchedCount == 0 {
+		err = persistence.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("take back the deletion mark of user %s: %w", id, mapErr(err))
+	}
+	return nil
+}
+
 // markDeleting marks user oid as being deleted (DeleteUser's step 1), or
 // marks them again; ErrNotFound when there is no such user document.
 func (s *Store) markDeleting(ctx context.Context, oid bson.ObjectID) error {

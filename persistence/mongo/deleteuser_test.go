@@ -3,11 +3,13 @@ package mongo_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"chatd/persistence"
 	"chatd/persistence/mongo"
+	"chatd/persistence/storetest"
 )
 
 // TestDeleteUserLeavesNothing: after DeleteUser no document of the user is
@@ -82,4 +84,15 @@ func countDocs(ctx context.Context, t *testing.T, e env, coll string, filter bso
 		t.Fatalf("count %s: %v", coll, err)
 	}
 	return n
+}
+
+// TestOldMarkFinished: a MarkUserDeleting mark left by a deletion cut off
+// (on any instance) is finished once older than
+// persistence.DeletionGrace, not before (storetest.CheckOldMarkFinished).
+func TestOldMarkFinished(t *testing.T) {
+	t.Parallel()
+	_, e := newEnv(t, nil)
+	storetest.CheckOldMarkFinished(t, e.store, func(ctx context.Context, id string, d time.Duration) error {
+		return mongo.AgeDeletionMark(ctx, e.store, id, d)
+	})
 }

@@ -20,9 +20,11 @@ type userDoc struct {
 	TokenVersion int64         `bson:"token_version"`
 	CreatedAt    time.Time     `bson:"created_at"`
 	UpdatedAt    time.Time     `bson:"updated_at"`
-	// DeletingAt is when DeleteUser marked the user as being deleted;
-	// absent on a live user. Every user read skips a marked user (see
-	// notDeleting), and FinishDeletions finishes their deletion.
+	// DeletingAt is when DeleteUser, or MarkUserDeleting before it (which
+	// keeps the password hash: DeleteUser's mark clears it), marked the
+	// user as being deleted; absent on a live user. Every user read skips
+	// a marked user (see notDeleting), and FinishDeletions finishes their
+	// deletion (MarkUserDeleting's once Options.DeletionGrace old).
 	DeletingAt *time.Time `bson:"deleting_at,omitempty"`
 }
 

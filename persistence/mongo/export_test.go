@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -156,4 +157,20 @@ func ShiftTimes(ctx context.Context, s *Store, d time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// AgeDeletionMark moves user id's deletion mark (deleting_at) back by d,
+// as if it was written d earlier.
+func AgeDeletionMark(ctx context.Context, s *Store, id string, d time.Duration) error {
+	oid, _ := objectID(id)
+	var u userDoc
+	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&u); err != nil {
+		return err
+	}
+	if u.DeletingAt == nil {
+		return errors.New("the user is not marked")
+	}
+	_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "deleting_at", Value: u.DeletingAt.Add(-d)}}}})
+	return err
 }

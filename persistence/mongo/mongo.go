@@ -82,6 +82,11 @@ type Options struct {
 	// and one of the small meta collection when there are none); it
 	// defaults to 1 minute. Negative: never after Open's own look.
 	DeletionSweep time.Duration
+	// DeletionGrace is how long FinishDeletions (Open's look and the
+	// sweep's, on any instance) leaves a user MarkUserDeleting marked,
+	// whose deletion may still be ending their live work; it defaults to
+	// persistence.DeletionGrace.
+	DeletionGrace time.Duration
 	// EmailRewriteTimeout bounds the one-time rewrite of stored emails in
 	// their normal form, at the first Open of a release that has it
 	// (normalizeEmailsOnce; not bounded by ConnectTimeout); it defaults
@@ -136,6 +141,7 @@ type Store struct {
 	readBackTimeout time.Duration // Options.ReadBackTimeout
 	undoTimeout     time.Duration // Options.UndoTimeout
 	deleteStep      int           // messages per delete of a conversation's deletion (deleteconv.go)
+	deletionGrace   time.Duration // Options.DeletionGrace: how long FinishDeletions leaves a MarkUserDeleting mark (markedUsers)
 	emailsRewritten bool          // Open ran the rewrite of emails (normalizeEmailsOnce), for tests
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
@@ -166,6 +172,9 @@ func (o Options) withDefaults(parts uriParts) Options {
 	}
 	if o.DeletionSweep == 0 {
 		o.DeletionSweep = DefaultDeletionSweep
+	}
+	if o.DeletionGrace <= 0 {
+		o.DeletionGrace = persistence.DeletionGrace
 	}
 	if o.EmailRewriteTimeout <= 0 {
 		o.EmailRewriteTimeout = DefaultEmailRewriteTimeout
@@ -276,6 +285,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		readBackTimeout: opts.ReadBackTimeout,
 		undoTimeout:     opts.UndoTimeout,
 		deleteStep:      cmp.Or(opts.deleteStep, deleteStep),
+		deletionGrace:   opts.DeletionGrace,
 		insertHook:      opts.insertMessage,
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),

@@ -141,7 +141,8 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 
 // FinishDeletions finishes the account deletions that were cut off
 // (persistence.DeletionFinisher): up to deletionBatch users DeleteUser
-// marked, found through the index deleting (finishUser), then the owners
+// marked, or MarkUserDeleting marked longer than Options.DeletionGrace
+// ago, found through the index deleting (finishUser), then the owners
 // of the deletion records left by a deletion cut after its user document
 // was deleted (finishDeletions). It returns how many of either it
 // finished, or found finished by a run beside it; only those it finished
@@ -191,11 +192,20 @@ func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
 	return n + swept, err
 }
 
-// markedUsers returns the ids of up to limit users DeleteUser marked, on
-// the primary. The range on deleting_at (every mark is past 1970) lets
-// MongoDB read the index deleting alone.
+// markedUsers returns the ids of up to limit marked users to finish, on
+// the primary: those DeleteUser marked (their password hash cleared), and
+// those MarkUserDeleting marked more than s.deletionGrace ago, whose
+// deletion (on any instance) may still be ending their live work until
+// then. The range on deleting_at (every mark is past 1970) lets MongoDB
+// read the index deleting.
 func (s *Store) markedUsers(ctx context.Context, limit int64) ([]bson.ObjectID, error) {
-	filter := bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}}}
+	filter := bson.D{
+		{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "password_hash", Value: ""}},
+			bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$lt", Value: now().Add(-s.deletionGrace)}}}},
+		}},
+	}
 	ids, err := findIDs(ctx, s.users, filter, options.Find().SetLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("find users being deleted: %w", err)

@@ -113,7 +113,7 @@ func (r *readModes) take(coll string) []string {
 // (readPreference=secondaryPreferred), every read of users still goes to
 // the primary, since each decides a sign-in, a token check or a write's
 // outcome. A lagging secondary answered the re-read by which the account
-// deletion learns that its mark landed (transport/auth's markLanded, a
+// deletion learns that its mark landed (transport/auth's takeBack, a
 // UserByID) that it had not: a 500 for a deletion under way; and it let a
 // token revoked a moment ago, or an old password, pass. So does the read
 // that tells UpdateConversation's conflict from an unknown id, and the one

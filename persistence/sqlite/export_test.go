@@ -31,3 +31,10 @@ func ShiftTimes(ctx context.Context, s *Store, d time.Duration) error {
 	}
 	return nil
 }
+
+// AgeDeletionMark moves user id's deletion mark (deleting_at) back by d,
+// as if it was written d earlier.
+func AgeDeletionMark(ctx context.Context, s *Store, id string, d time.Duration) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE users SET deleting_at = deleting_at - ? WHERE id = ?`, d.Nanoseconds(), id)
+	return err
+}

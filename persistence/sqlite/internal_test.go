@@ -168,6 +168,9 @@ func TestQueryPlans(t *testing.T) {
 		{"delete a step of a conversation's messages", qDeleteConvMsgsStep, "messages_conversation_created", []any{"c", 2000},
 			[]string{"SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
 		{"marked conversations", qMarkedConvs, "conversations_deleting", []any{100}, nil, nil},
+		// The sweep's look for marked users, young first marks left out,
+		// reads only the partial index of the marked users.
+		{"marked users", qMarked, "users_deleting", []any{int64(1), 100}, nil, nil},
 		{"conversation by client id", qConvByCID, "conversations_owner_client_id", []any{"o", "k"}, nil, nil},
 		// Reads of messages check once that their conversation is not
 		// being deleted, or by primary key per message for one message.

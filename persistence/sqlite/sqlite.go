@@ -92,6 +92,11 @@ type Options struct {
 	// indexes when there are none); it defaults to 1 minute. Open always looks once.
 	// A negative value: never after Open.
 	DeletionSweep time.Duration
+	// DeletionGrace is how long FinishDeletions (Open's look and the
+	// sweep's) leaves a user MarkUserDeleting marked, whose deletion may
+	// still be ending their live work; it defaults to
+	// persistence.DeletionGrace.
+	DeletionGrace time.Duration
 
 	// For tests of the deletion sweep: called after each periodic look
 	// with what FinishDeletions returned.
@@ -141,6 +146,9 @@ func (o Options) withDefaults() Options {
 	if o.DeletionSweep == 0 {
 		o.DeletionSweep = time.Minute
 	}
+	if o.DeletionGrace <= 0 {
+		o.DeletionGrace = persistence.DeletionGrace
+	}
 	if o.IndexQuiet == 0 {
 		o.IndexQuiet = 200 * time.Millisecond
 	}
@@ -183,6 +191,9 @@ type Store struct {
 	stopped  chan struct{} // closed when the committer ended
 
 	deleteStep int // Options.deleteStep: rows per write of a deletion's steps (deleteMarked, deleteMarkedConv)
+	// Options.DeletionGrace: how long FinishDeletions leaves a
+	// MarkUserDeleting mark (markedUsers)
+	deletionGrace time.Duration
 
 	// Scrubbing the logs after a finished deletion (scrub.go).
 	busyTimeout time.Duration     // Options.BusyTimeout, which a scrub's connection gets back
@@ -245,7 +256,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep,
+	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep, deletionGrace: opts.DeletionGrace,
 		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows}
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {

@@ -15,7 +15,7 @@ const userCols = `id, email, name, password_hash, token_version, created_at, upd
 var (
 	qInsertUser = writeQ(`INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	// Every user read and write but the deletion's skips a user marked as
-	// being deleted (deleting_at set: see DeleteUser).
+	// being deleted (deleting_at set: see DeleteUser, MarkUserDeleting).
 	qUserByID   = readQ(`SELECT ` + userCols + ` FROM users WHERE id = ? AND deleting_at IS NULL`)
 	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ? AND deleting_at IS NULL`)
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ? AND deleting_at IS NULL`)
@@ -23,7 +23,15 @@ var (
 	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? AND token_version = ? AND deleting_at IS NULL RETURNING token_version`)
 	qRehash     = writeQ(`UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ? AND deleting_at IS NULL`)
 	qMarkUser   = writeQ(`UPDATE users SET deleting_at = COALESCE(deleting_at, ?), password_hash = '', token_version = token_version + 1 WHERE id = ?`)
-	qMarked     = readQ(`SELECT id FROM users WHERE deleting_at IS NOT NULL LIMIT ?`)
+	// qMarkLive marks a user as MarkUserDeleting does: deleting_at set,
+	// the token version moved, the password hash kept (what tells this
+	// mark from DeleteUser's, which clears it).
+	qMarkLive   = writeQ(`UPDATE users SET deleting_at = ?, token_version = token_version + 1 WHERE id = ? AND deleting_at IS NULL`)
+	qUnmarkLive = writeQ(`UPDATE users SET deleting_at = NULL WHERE id = ? AND deleting_at IS NOT NULL AND password_hash != ''`)
+	// qMarked finds up to ?2 users to finish: DeleteUser's marks (the
+	// password hash cleared) at once, MarkUserDeleting's once older than
+	// ?1 (persistence.DeletionGrace).
+	qMarked = readQ(`SELECT id FROM users WHERE deleting_at IS NOT NULL AND (password_hash = '' OR deleting_at < ?) LIMIT ?`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
 	// through the conversations' owner index and the messages'
 	// conversation index (messages have no index on their owner). The
@@ -193,6 +201,35 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
+// MarkUserDeleting marks the user as being deleted, keeping their data
+// and password hash (persistence.Users): one write, after which no read
+// finds them and their token version is moved. FinishDeletions leaves
+// the mark until it is Options.DeletionGrace old. ErrNotFound for an
+// unknown or already marked user.
+func (s *Store) MarkUserDeleting(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, qMarkLive, s.clock.now(), id)
+	if err == nil && n == 0 {
+		err = persistence.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: mark user %s as being deleted: %w", id, err)
+	}
+	return nil
+}
+
+// UnmarkUserDeleting takes back MarkUserDeleting's mark while DeleteUser
+// has not marked the user (persistence.Users); ErrNotFound otherwise.
+func (s *Store) UnmarkUserDeleting(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, qUnmarkLive, id)
+	if err == nil && n == 0 {
+		err = persistence.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: take back the deletion mark of user %s: %w", id, err)
+	}
+	return nil
+}
+
 // deleteStep bounds how many rows one write of deleteMarked (or
 // deleteMarkedConv) deletes before its last: every deleted message also
 // queues its removal from the search index (and a streaming one's chunks
@@ -270,7 +307,8 @@ const deletionBatch = 100
 var _ persistence.DeletionFinisher = (*Store)(nil)
 
 // FinishDeletions deletes up to deletionBatch users whose DeleteUser was
-// cut off after marking them (persistence.DeletionFinisher), then up to
+// cut off after marking them (persistence.DeletionFinisher), or whose
+// MarkUserDeleting is older than Options.DeletionGrace, then up to
 // deletionBatch conversations whose DeleteConversation was cut off after
 // marking them (deleteconv.go), and returns how many it found finished,
 // by itself or by a run beside it (a DeleteUser, another sweep). Only
@@ -309,9 +347,12 @@ func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
 // FinishDeletions once it has read the marked users it finishes.
 const stepMarkedFound = "marked users found"
 
-// markedUsers returns the ids of up to deletionBatch marked users.
+// markedUsers returns the ids of up to deletionBatch marked users to
+// finish: those DeleteUser marked, and those MarkUserDeleting marked
+// longer than s.deletionGrace ago (whose deletion may still be ending
+// their live work until then).
 func (s *Store) markedUsers(ctx context.Context) ([]string, error) {
-	return s.queryStrings(ctx, qMarked, deletionBatch)
+	return s.queryStrings(ctx, qMarked, s.clock.now()-s.deletionGrace.Nanoseconds(), deletionBatch)
 }
 
 // fillID sets an empty *id to a new id and rejects a malformed given one.

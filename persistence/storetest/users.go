@@ -25,6 +25,7 @@ func userTests() []storeTest {
 		{"DeleteRacingWrites", testUserDeleteRacingWrites},
 		{"DeleteCutOff", testUserDeleteCutOff},
 		{"DeleteFinishTwice", testUserDeleteFinishTwice},
+		{"MarkDeleting", testUserMarkDeleting},
 		{"Ping", testPing},
 	}
 }

@@ -71,6 +71,8 @@ type AccountStore interface {
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
 	ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error)
 	DeleteUser(ctx context.Context, id string) error
+	MarkUserDeleting(ctx context.Context, id string) error
+	UnmarkUserDeleting(ctx context.Context, id string) error
 }
 
 // AccountOptions configure the account routes.
@@ -99,7 +101,10 @@ type AccountOptions struct {
 	// and data, which runs on its own once the request's tokens are
 	// revoked, also after the request was answered (202); a removal it
 	// cuts after the store marked the user is finished by the store
-	// (persistence.DeletionFinisher). It defaults to DefaultDeleteTimeout.
+	// (persistence.DeletionFinisher). It defaults to DefaultDeleteTimeout,
+	// and must stay well below the store's DeletionGrace
+	// (persistence.DeletionGrace), how long the store leaves a user
+	// marked while their live work is being ended.
 	DeleteTimeout time.Duration
 	// RegistrationClosed makes POST /api/auth/register answer 403.
 	RegistrationClosed bool
@@ -164,9 +169,11 @@ type AccountOptions struct {
 	// a NATS outage) leaves it open. It must not block.
 	OnLogout func(userID string, version int64)
 	// OnDeleting, when set, is called when an account is being deleted,
-	// after its tokens were revoked and before its data is removed: it
-	// ends the user's connections and running answers, everywhere, and
-	// returns once the answers stopped. An error stops the deletion.
+	// after its tokens were revoked and the store marked it
+	// (MarkUserDeleting: no read finds it, no sign-in), before its data
+	// is removed: it ends the user's connections and running answers,
+	// everywhere, and returns once the answers stopped. An error stops
+	// the deletion (the mark is taken back).
 	OnDeleting func(ctx context.Context, userID string) error
 	// OnPasswordChanged, when set, is called after a password change
 	// revoked the user's older tokens, with the token version of the

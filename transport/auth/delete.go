@@ -24,21 +24,27 @@ type deleteRequest struct {
 // (RequestTimeout: past it, 503 and nothing else done). The rest runs on
 // its own, bounded by DeleteTimeout rather than by the request, so that a
 // slow store never leaves it cut in the middle by the request's bound:
-// OnDeleting ends the user's connections and running answers (on every
-// instance), and the store removes the user, the conversations and the
-// messages. The store's first write marks the user as being deleted (no
-// sign-in, no token, the email still taken): a removal cut off after it
+// the store marks the user as being deleted (MarkUserDeleting: no
+// sign-in on any instance, as for an unknown account, no token, the email
+// still taken), OnDeleting ends the user's connections and running
+// answers (on every instance), and the store removes the user, the
+// conversations and the messages (DeleteUser, whose own first write
+// marks the user for good). A removal cut off after DeleteUser's mark
 // (DeleteTimeout, the process's end) is finished by the store on its own
 // (persistence.DeletionFinisher), never left as a live account with part
-// of its data. The request waits for it until its own bound: 204 when it
-// is done; 202 {"status":"deleting"} when it is still running, or failed
-// after the mark (persistence.ErrDeleting: the store finishes it; the
-// outcome is logged), also when the mark's own write landed but its reply
-// was lost (markLanded); its error when it failed before. A failure before
-// the mark (OnDeleting's, or the mark's) leaves the account signed out
-// everywhere but in place: signing in and deleting again finishes it.
-// Once the server shuts down (Wait), a deletion is refused before its
-// tokens are revoked: 503 unavailable, the account untouched.
+// of its data; so is one whose first mark stays (the process ended, or
+// taking it back failed), once it is persistence.DeletionGrace old. The
+// request waits for it until its own bound: 204 when it is done; 202
+// {"status":"deleting"} when it is still running, or failed with the
+// user marked (persistence.ErrDeleting: the store finishes it; the
+// outcome is logged), also when DeleteUser's mark landed but its reply
+// was lost; its error when it failed before. A failure before
+// DeleteUser's mark (the first mark's, OnDeleting's, or DeleteUser's own
+// write not landing) takes the first mark back (takeBack), leaving the
+// account signed out everywhere but in place: signing in and deleting
+// again finishes it. Once the server shuts down (Wait), a deletion is
+// refused before its tokens are revoked: 503 unavailable, the account
+// untouched.
 func (a *Accounts) deleteAccount(c *gin.Context) {
 	var req deleteRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
@@ -107,35 +113,83 @@ func (a *Accounts) removeDetached(userID string) <-chan error {
 }
 
 // removeAccount ends the live work of a user whose tokens were revoked and
-// deletes their data. An account that a concurrent deletion removed
-// meanwhile (not found) counts as deleted.
+// deletes their data. First the store marks the user
+// (MarkUserDeleting): from then on no instance signs them in or finds
+// them, so no session starts that OnDeleting's snapshot of their live
+// work would miss. Then OnDeleting ends that work, and DeleteUser removes
+// the data. A failure before DeleteUser's own mark takes the first mark
+// back (takeBack): the account whole, in place, signed out. An account
+// that a concurrent deletion marked or removed meanwhile is deleted all
+// the same (not found counts as deleted).
 func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
+	marked, err := a.mark(ctx, userID)
+	if err != nil {
+		return err
+	}
 	if a.opts.OnDeleting != nil {
 		if err := a.opts.OnDeleting(ctx, userID); err != nil {
-			return fmt.Errorf("end the live work of %s: %w", userID, err)
+			return a.takeBack(ctx, userID, marked, fmt.Errorf("end the live work of %s: %w", userID, err))
 		}
 	}
-	err := a.store.DeleteUser(ctx, userID)
+	err = a.store.DeleteUser(ctx, userID)
 	switch {
 	case err == nil || errors.Is(err, persistence.ErrNotFound):
 		return nil
-	case !errors.Is(err, persistence.ErrDeleting) && a.markLanded(ctx, userID):
-		return fmt.Errorf("delete account %s: %w (the mark landed: %w)", userID, err, persistence.ErrDeleting)
+	case errors.Is(err, persistence.ErrDeleting):
+		return fmt.Errorf("delete account %s: %w", userID, err)
 	}
-	return fmt.Errorf("delete account %s: %w", userID, err)
+	return a.takeBack(ctx, userID, marked, fmt.Errorf("delete account %s: %w", userID, err))
 }
 
-// markLanded tells whether the mark of a DeleteUser that failed without
-// persistence.ErrDeleting landed all the same (its write done, its reply
-// lost: a timeout, a dropped connection): the user then reads as not
-// found, and the store finishes the deletion. It re-reads within
-// RequestTimeout of its own, since ctx may be what ended; a failed
-// re-read counts as not landed.
-func (a *Accounts) markLanded(ctx context.Context, userID string) bool {
+// mark marks userID as being deleted (MarkUserDeleting) and says whether
+// this deletion's mark stands. Not found is a user a concurrent deletion
+// marked or removed: the deletion goes on without a mark of its own, and
+// DeleteUser tells which. A failed mark is taken back (takeBack): its
+// error when the account is in place; one that stands all the same (its
+// reply lost, its taking back failed) is gone on with.
+func (a *Accounts) mark(ctx context.Context, userID string) (bool, error) {
+	err := a.store.MarkUserDeleting(ctx, userID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, persistence.ErrNotFound):
+		return false, nil
+	}
+	err = a.takeBack(ctx, userID, true, fmt.Errorf("mark %s as being deleted: %w", userID, err))
+	if errors.Is(err, persistence.ErrDeleting) {
+		return true, nil
+	}
+	return false, err
+}
+
+// takeBack ends a deletion of userID that failed with cause before
+// DeleteUser's mark landed, as far as the deletion knows. It takes back
+// the deletion's own mark (marked: UnmarkUserDeleting, which never takes
+// back DeleteUser's), then reads the user: found, the account is in
+// place (signed out) and cause is returned; not found, it stays marked
+// (DeleteUser's mark landed with its reply lost, the taking back failed,
+// or a concurrent deletion), the store finishes the deletion
+// (persistence.DeletionFinisher) and the error holds
+// persistence.ErrDeleting. A failed read counts as marked when this
+// deletion's mark was taken (it stood before), else as in place. It
+// works within RequestTimeout of its own, since ctx may be what ended.
+func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
 	defer cancel()
+	if marked {
+		err := a.store.UnmarkUserDeleting(ctx, userID)
+		if err == nil {
+			return cause
+		}
+		if !errors.Is(err, persistence.ErrNotFound) {
+			a.opts.Logger.Warn("taking back an account's deletion mark failed", slog.String("user_id", userID), slog.Any("err", err))
+		}
+	}
 	_, err := a.store.UserByID(ctx, userID)
-	return errors.Is(err, persistence.ErrNotFound)
+	if err == nil || !marked && !errors.Is(err, persistence.ErrNotFound) {
+		return cause
+	}
+	return fmt.Errorf("%w (the account stays marked: %w)", cause, persistence.ErrDeleting)
 }
 
 // Wait waits until the account deletions under way are done, or ctx ends.

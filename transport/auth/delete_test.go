@@ -117,17 +117,17 @@ func TestDeleteAccountRefused(t *testing.T) {
 	}
 }
 
-// TestDeleteAccount: with the password, the tokens are revoked before
-// OnDeleting runs, the data goes after it, and the email is free again.
+// TestDeleteAccount: with the password, the tokens are revoked and the
+// user marked (no read finds them) before OnDeleting runs, the data goes
+// after it, and the email is free again.
 func TestDeleteAccount(t *testing.T) {
 	t.Parallel()
 	var e *accountsEnv
 	var calls atomic.Int32
 	e = newAccountsEnv(t, AccountOptions{OnDeleting: func(ctx context.Context, userID string) error {
 		calls.Add(1)
-		u, err := e.store.UserByID(ctx, userID)
-		if err != nil || u.TokenVersion != 1 {
-			t.Errorf("OnDeleting saw %+v, %v; want the account still there with its tokens revoked", u, err)
+		if _, err := e.store.UserByID(ctx, userID); !errors.Is(err, persistence.ErrNotFound) {
+			t.Errorf("OnDeleting saw the user: %v; want them marked as being deleted (not found)", err)
 		}
 		return nil
 	}})
@@ -174,13 +174,60 @@ func TestDeleteAccountStopsWhenLiveWorkCannotEnd(t *testing.T) {
 	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusInternalServerError {
 		t.Fatalf("delete with OnDeleting failing: %d %s, want 500", status, code)
 	}
-	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion != 1 {
+	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion < 1 { // moved by the revocation (and the mark taken back)
 		t.Fatalf("after the failed deletion: %+v, %v; want the account kept, its tokens revoked", u, err)
 	}
 	fail.Store(false)
 	token, _ = e.login("retry@example.com", "the right password")
 	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusNoContent {
 		t.Fatalf("second deletion: %d %s", status, code)
+	}
+}
+
+// TestDeleteAccountRefusesSignInMeanwhile: while OnDeleting ends the
+// account's live work, its right password signs in nowhere (401, the
+// answer of an unknown account), so no session starts that the
+// deletion's snapshot of that work would miss. Before, the deletion only
+// bumped the token version until DeleteUser's mark: the login got 200
+// and a token /me accepted.
+func TestDeleteAccountRefusesSignInMeanwhile(t *testing.T) {
+	t.Parallel()
+	var e *accountsEnv
+	type answer struct {
+		status int
+		token  string
+		err    string
+	}
+	login := func(email string) answer {
+		data, _ := json.Marshal(map[string]string{"email": email, "password": "the right password"})
+		res, err := e.srv.Client().Post(e.srv.URL+"/api/auth/login", "application/json", bytes.NewReader(data))
+		if err != nil {
+			return answer{err: err.Error()}
+		}
+		defer res.Body.Close()
+		var out struct {
+			Token string
+			Error struct{ Code, Message string }
+		}
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return answer{status: res.StatusCode, token: out.Token, err: out.Error.Code + " " + out.Error.Message}
+	}
+	var meanwhile, unknown answer
+	meStatus := 0
+	e = newAccountsEnv(t, AccountOptions{OnDeleting: func(context.Context, string) error {
+		meanwhile, unknown = login("leaving@example.com"), login("nobody@example.com")
+		if meanwhile.token != "" {
+			meStatus, _ = e.call(http.MethodGet, "/api/auth/me", meanwhile.token, "")
+		}
+		return nil
+	}})
+	token, _ := e.signUp("leaving@example.com", "the right password")
+	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", status, code)
+	}
+	if meanwhile.status != http.StatusUnauthorized || meanwhile != unknown {
+		t.Fatalf("login while the deletion ends the live work: %+v (its token on /me: %d), want %+v as for an unknown account",
+			meanwhile, meStatus, unknown)
 	}
 }
 
@@ -416,6 +463,66 @@ func TestDeleteAccountLostMarkReply(t *testing.T) {
 				t.Fatalf("the user after a mark that did not land: %v, want kept", err)
 			}
 			e.login("lost@example.com", "the right password")
+		})
+	}
+}
+
+// unmarkFailStore plays a store whose taking back of a deletion's mark
+// fails (a timeout, a dropped connection): when landed, the write was
+// done all the same and only its reply was lost.
+type unmarkFailStore struct {
+	*sqlite.Store
+	landed bool
+}
+
+func (s unmarkFailStore) UnmarkUserDeleting(ctx context.Context, id string) error {
+	if s.landed {
+		if err := s.Store.UnmarkUserDeleting(ctx, id); err != nil {
+			return err
+		}
+	}
+	return errors.New("read tcp 10.0.0.1:5432: connection reset by peer")
+}
+
+// TestDeleteAccountTakeBackFails: a deletion whose live work cannot end
+// takes its mark back; when that fails, the account stays marked (no
+// sign-in) and the answer says so, 202 deleting (the store finishes it
+// once the mark is persistence.DeletionGrace old), never 500 'nothing
+// deleted' over an account that no longer signs in; when only its reply
+// was lost, the account is in place and the answer is the failure's.
+func TestDeleteAccountTakeBackFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		landed bool
+		status int
+		login  int
+	}{
+		{"the taking back failed", false, http.StatusAccepted, http.StatusUnauthorized},
+		{"its reply was lost", true, http.StatusInternalServerError, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, AccountOptions{})
+			a, err := NewAccounts(unmarkFailStore{e.store, tc.landed}, e.accounts.authn, AccountOptions{BcryptCost: bcrypt.MinCost,
+				OnDeleting: func(context.Context, string) error { return errors.New("the bus is down") }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := gin.New()
+			a.Routes(r.Group("/api"))
+			failing := &accountsEnv{t: t, srv: httptest.NewServer(r)}
+			t.Cleanup(failing.srv.Close)
+			token, _ := e.signUp("back@example.com", "the right password")
+			if status, code := failing.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != tc.status {
+				t.Fatalf("delete: %d %s, want %d", status, code, tc.status)
+			}
+			if err := a.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "back@example.com", "password": "the right password"}); status != tc.login {
+				t.Fatalf("login after the deletion: %d, want %d", status, tc.login)
+			}
 		})
 	}
 }
