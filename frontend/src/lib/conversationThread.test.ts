@@ -1509,3 +1509,52 @@ describe('a resume point refused (bad_seq): the text shown is longer than the st
     await vi.waitFor(() => expect(thread()!.messages.a1!.content).toBe('Hello world'));
   });
 });
+
+describe('a resume point refused after its subscribe was taken (a cluster: an error without id, then the close 1001)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('the reconnect resumes from the stored text, never the refused cursor, a refusal again waits, and the user is not told of it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const stored = message('a1', 'u1', 'assistant', 'Hello', 'streaming');
+    const { app, socket, thread } = await connected({ snapshots: [[u1, stored]] });
+    const subscribes = (s: ReturnType<typeof socket>) => s.framesOf('subscribe').filter((f) => f.conversationId === CID);
+    /** reopen waits for the socket after `was` and opens it at once (before any reload ends). */
+    const reopen = async (was: ReturnType<typeof socket>) => {
+      await vi.waitFor(() => expect(socket()).not.toBe(was));
+      socket().open();
+      return socket();
+    };
+    /** refuse takes the socket's subscribe (ack) then refuses its cursor as hub/remote.go's refuseCursor does. */
+    const refuse = (s: ReturnType<typeof socket>) => {
+      s.receive({ type: 'ack', id: subscribes(s).at(-1)!.id });
+      s.receive({ type: 'error', code: 'bad_seq', message: 'lastSeq 11 is outside the answer (5 bytes)' });
+      s.cut(1001, 'resume cursor inside a character; reload');
+    };
+    const first = socket();
+    first.receive({ type: 'ack', id: subscribes(first)[0]!.id });
+    first.receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' });
+    await vi.waitFor(() => expect(thread()!.messages.a1!.content).toBe('Hello world'));
+    first.cut();
+    const second = await reopen(first);
+    await vi.waitFor(() => expect(subscribes(second)).toHaveLength(1));
+    expect(subscribes(second)[0]).toMatchObject({ messageId: 'a1', lastSeq: 11 });
+
+    refuse(second);
+    const third = await reopen(second);
+    await vi.waitFor(() => expect(subscribes(third)).toHaveLength(1));
+    expect(subscribes(third)[0]).toMatchObject({ messageId: 'a1', lastSeq: 5 }); // the stored length, not the refused 11
+    expect(thread()!.messages.a1!.content).toBe('Hello');
+
+    refuse(third); // refused again: the next subscribe waits
+    const fourth = await reopen(third);
+    for (let i = 0; i < 50; i++) await Promise.resolve(); // vi.waitFor would move the fake clock
+    expect(subscribes(fourth)).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2000);
+    await vi.waitFor(() => expect(subscribes(fourth)).toHaveLength(1));
+    expect(subscribes(fourth)[0]).toMatchObject({ messageId: 'a1', lastSeq: 5 });
+    fourth.receive({ type: 'ack', id: subscribes(fourth)[0]!.id });
+    fourth.receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' });
+    await vi.waitFor(() => expect(thread()!.messages.a1!.content).toBe('Hello world'));
+    expect(app.store.state.toasts.map((t) => t.text)).not.toContain('lastSeq 11 is outside the answer (5 bytes)');
+  });
+});

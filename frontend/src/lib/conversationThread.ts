@@ -194,7 +194,12 @@ export class ConversationThread {
   private reloadFails = 0;
   /** A resume point was refused (bad_seq): the next load takes the stored text of the streaming answer as the truth (storedAnswers). */
   private cursorRefused = false;
-  /** The bad_seq refusals since a subscribe was last taken, and the resync the second and later wait for (refusedResume). */
+  /**
+   * The bad_seq refusals since a resume was last seen to work (a live
+   * delta, reasoning or done applied), and the resync the second and later
+   * wait for (refusedResume). Not since a subscribe was taken: with several
+   * instances a resume point is refused after its subscribe's ack.
+   */
   private badSeqs = 0;
   private badSeqTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -468,8 +473,12 @@ export class ConversationThread {
    * stored: a checkpoint behind a lost instance), so that the next
    * subscribe resumes from the stored length (protocol.md) rather than
    * from the refused point, which is refused again. A refusal again before
-   * a subscribe is taken waits before the next attempt, doubling from 1-2 s
-   * to a minute, rather than asking at once in a loop.
+   * a resume is seen to work (resumeWorked: a subscribe's ack is not
+   * enough, a cluster refuses after it) waits before the next attempt,
+   * doubling from 1-2 s to a minute, rather than asking at once in a loop.
+   * With several instances the refusal comes after the ack, named by the
+   * socket's close alone (WSTransport.resumeRefused), which holds the
+   * conversation's subscribes until the resync's resubscribe.
    */
   private refusedResume(): void {
     this.cursorRefused = true;
@@ -499,9 +508,13 @@ export class ConversationThread {
   subscribed(sentAt: number): void {
     const stale = this.loadAt > 0 && this.loadAt < sentAt && !this.loadFollowed;
     this.followed = true;
-    this.badSeqs = 0;
     this.liveResumed();
     if (stale && !this.ended) void this.load(true);
+  }
+
+  /** resumeWorked says a live frame of an answer was applied: a bad_seq after it is a first one again (refusedResume). */
+  private resumeWorked(): void {
+    this.badSeqs = 0;
   }
 
   /** unfollowed says live updates stopped: the link was lost, or the conversation left. */
@@ -567,15 +580,19 @@ export class ConversationThread {
   /** delta applies a `delta` frame (published lazily: one render per throttle interval). */
   delta(f: DeltaFrame): void {
     const r = applyDelta(this.thread, f);
-    if (r.result === 'applied') this.update(() => r.thread, true);
-    else if (r.result === 'gap') void this.resync();
+    if (r.result === 'applied') {
+      this.resumeWorked();
+      this.update(() => r.thread, true);
+    } else if (r.result === 'gap') void this.resync();
   }
 
   /** reasoning applies a `reasoning` frame (published lazily, like deltas). */
   reasoning(f: ReasoningFrame): void {
     const r = applyReasoning(this.thread, f);
-    if (r.result === 'applied') this.update(() => r.thread, true);
-    else if (r.result === 'gap') void this.resync();
+    if (r.result === 'applied') {
+      this.resumeWorked();
+      this.update(() => r.thread, true);
+    } else if (r.result === 'gap') void this.resync();
   }
 
   /**
@@ -587,6 +604,7 @@ export class ConversationThread {
   done(f: DoneFrame): void {
     const noneWaited = Object.keys(this.thread.unsaved).length === 0;
     const r = applyDone(this.thread, f);
+    if (r.result !== 'gap') this.resumeWorked();
     this.update(() => r.thread);
     if (r.result === 'gap') void this.resync(f.error?.code === SHUTDOWN);
     if (!this.thread.unsaved[f.messageId]) return;

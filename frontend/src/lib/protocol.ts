@@ -295,6 +295,15 @@ export const CloseCode = {
 /** The reason of the 4401 close that ends the tabs of a deleted account. */
 export const ACCOUNT_DELETED_REASON = 'account deleted';
 
+/**
+ * The reason of the 1001 close that follows, with several instances, an
+ * `error` bad_seq without `id` (hub/remote.go's refuseCursor): a resume
+ * point the server took (acked) and then refused, once the answer's text
+ * reached it. The client reloads and resumes from the stored length, never
+ * with the refused cursor (protocol.md, Close codes).
+ */
+export const RESUME_REFUSED_REASON = 'resume cursor inside a character; reload';
+
 /** The reason of the 1013 close of a socket over the user's limit of open connections: try again later. */
 export const TOO_MANY_CONNECTIONS_REASON = 'too many connections';
 

@@ -835,6 +835,36 @@ describe('WSTransport', () => {
     expect(handlers.subscribeFailed).toHaveBeenCalledWith('c2', 'bad_seq', 'no');
   });
 
+  const refusedError = { type: 'error', code: 'bad_seq', message: 'lastSeq 42 falls inside a character' };
+  const refusedClose: [number, string] = [1001, 'resume cursor inside a character; reload'];
+  it.each([
+    ['the error, then the close 1001', true, refusedClose, refusedError.message],
+    ['the close alone', false, refusedClose, refusedClose[1]],
+    ['the error, then a cut without a close frame', true, [1006, ''] as [number, string], refusedError.message],
+  ])('a resume point refused after its ack (a cluster: %s): reported bad_seq for each conversation resumed, not shown, and not subscribed again until its resubscribe', async (_, withError, [code, reason], said) => {
+    const { t, handlers, socket } = setup();
+    vi.mocked(handlers.resumePoint).mockImplementation((id: string) => (id === 'c1' ? { messageId: 'm1', lastSeq: 42 } : undefined));
+    t.subscribe('c1');
+    t.subscribe('c2'); // no answer streaming: not refused
+    t.start();
+    const first = socket();
+    first.open();
+    for (const f of first.framesOf('subscribe')) first.receive({ type: 'ack', id: f.id });
+    if (withError) first.receive(refusedError);
+    first.finish(code, reason);
+    expect(vi.mocked(handlers.subscribeFailed).mock.calls).toEqual([['c1', 'bad_seq', said]]);
+    expect(handlers.frame).not.toHaveBeenCalledWith(expect.objectContaining({ type: 'error' }));
+    await vi.advanceTimersByTimeAsync(5000);
+    const second = socket();
+    expect(second).not.toBe(first);
+    second.open();
+    expect(second.framesOf('subscribe').map((f) => f.conversationId)).toEqual(['c2']); // c1 waits for its reload
+    vi.mocked(handlers.resumePoint).mockImplementation((id: string) => (id === 'c1' ? { messageId: 'm1', lastSeq: 5 } : undefined));
+    t.resubscribe('c1');
+    expect(second.framesOf('subscribe').at(-1)).toMatchObject({ conversationId: 'c1', messageId: 'm1', lastSeq: 5 });
+    t.stop();
+  });
+
   it('asks again, with backoff, for a subscribe the server could not take now (unavailable, rate_limited), so a resumed answer does not stay streaming', async () => {
     const { t, handlers, socket } = setup();
     t.subscribe('c1');

@@ -9,6 +9,7 @@ import {
   ACCOUNT_DELETED_REASON,
   CloseCode,
   PROTOCOL,
+  RESUME_REFUSED_REASON,
   TOO_MANY_CONNECTIONS_REASON,
   parseServerFrame,
   type AckFrame,
@@ -119,6 +120,15 @@ export class WSTransport implements Transport {
   private readonly subs = new Set<string>();
   /** Subscribes the server could not take now, asked again after a pause: attempts and timer per conversation. */
   private readonly subRetries = new Map<string, { attempt: number; timer: ReturnType<typeof setTimeout> | undefined }>();
+  /**
+   * Conversations whose resume point a server refused after taking the
+   * subscribe (resumeRefused): no subscribe goes out for them, at a reopen
+   * either, until their thread asks again (resubscribe) once it has
+   * reloaded them, so that none carries the refused cursor.
+   */
+  private readonly held = new Set<string>();
+  /** The current socket's refused resume was handled (its error and its close say it both). */
+  private refusalHandled = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** What the pending retry waits out: a backoff of ours (a wake cuts it short) or a pause the server asked for. */
   private retryWait: 'backoff' | 'server' | null = null;
@@ -185,6 +195,7 @@ export class WSTransport implements Transport {
     clearTimeout(this.retryTimer);
     this.retryWait = null;
     for (const id of [...this.subRetries.keys()]) this.forgetRetry(id);
+    this.held.clear();
     this.stopPing();
     const ws = this.ws;
     this.ws = null;
@@ -237,11 +248,13 @@ export class WSTransport implements Transport {
   }
 
   resubscribe(conversationId: string): void {
+    this.held.delete(conversationId); // its thread reloaded it: from its resume point now, sent at the reopen when closed
     if (this.subs.has(conversationId)) this.sendSubscribe(conversationId);
   }
 
   unsubscribe(conversationId: string): void {
     this.forgetRetry(conversationId);
+    this.held.delete(conversationId);
     if (!this.subs.delete(conversationId)) return;
     if (this.isOpen()) this.write({ type: 'unsubscribe', conversationId });
   }
@@ -363,6 +376,7 @@ export class WSTransport implements Transport {
       return;
     }
     this.ws = ws;
+    this.refusalHandled = false;
     this.confirmed = false;
     this.confirmPing = '';
     this.maxFrameBytes = 0;
@@ -402,6 +416,10 @@ export class WSTransport implements Transport {
     if (typeof ev.data !== 'string') return;
     const f = parseServerFrame(ev.data);
     if (!f) return;
+    if (f.type === 'error' && f.id === undefined && f.code === 'bad_seq') {
+      this.resumeRefused(f.message); // handled here, no news for the user
+      return;
+    }
     if (f.type === 'hello' && f.maxFrameBytes > 0) this.maxFrameBytes = f.maxFrameBytes;
     if (f.type === 'pong' && this.confirmed) this.slowCloses = 0;
     if (!this.confirmed) this.confirmOn(f);
@@ -457,6 +475,7 @@ export class WSTransport implements Transport {
     this.stopPing();
     this.failAll('The connection was lost');
     if (this.stopped) return;
+    if (ev.code === CloseCode.GoingAway && ev.reason === RESUME_REFUSED_REASON) this.resumeRefused(ev.reason);
     switch (ev.code) {
       case CloseCode.Unauthorized:
         this.handlers.unauthorized(ev.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
@@ -494,6 +513,29 @@ export class WSTransport implements Transport {
           // A server going away closes every tab at once: their retries are spread.
           this.schedule(isGoingAway(ev.code) ? goingAwayDelay(backoff) : backoff);
         }
+    }
+  }
+
+  /**
+   * resumeRefused handles a resume point refused after its subscribe was
+   * taken: with several instances, an `error` bad_seq without `id` then the
+   * close 1001 RESUME_REFUSED_REASON (protocol.md, Close codes), either
+   * enough. Neither names the conversation, so every one followed from a
+   * resume point is taken as refused: held (no subscribe at the reopen,
+   * which would carry the same cursor and be refused again, in a loop) and
+   * reported bad_seq, for its thread to reload it, the stored text taken as
+   * the truth, and ask again, waiting when refused again
+   * (ConversationThread.refusedResume). A conversation not refused resumes
+   * from its stored length all the same: some text sent twice, no more.
+   */
+  private resumeRefused(message: string): void {
+    if (this.refusalHandled) return;
+    this.refusalHandled = true;
+    for (const id of this.subs) {
+      if (!this.handlers.resumePoint(id)) continue;
+      this.held.add(id);
+      this.forgetRetry(id);
+      this.handlers.subscribeFailed(id, 'bad_seq', message);
     }
   }
 
@@ -551,7 +593,7 @@ export class WSTransport implements Transport {
   }
 
   private sendSubscribe(conversationId: string): void {
-    if (!this.isOpen()) return; // sent on (re)open
+    if (!this.isOpen() || this.held.has(conversationId)) return; // sent on (re)open; held: at the resubscribe
     clearTimeout(this.subRetries.get(conversationId)?.timer);
     const resume = this.handlers.resumePoint(conversationId);
     const frame: ClientFrame = { type: 'subscribe', conversationId, ...(resume ?? {}) };
