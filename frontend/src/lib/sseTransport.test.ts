@@ -577,6 +577,25 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  const refusedError = { type: 'error', code: 'bad_seq', message: 'lastSeq 11 is outside the answer (5 bytes)' };
+  const refusedClose = { type: 'closed', closeCode: 1001, reason: 'resume cursor inside a character; reload' };
+  it.each([
+    ['the error, then the close', [refusedError, refusedClose], refusedError.message],
+    ['the close alone', [refusedClose], refusedClose.reason],
+    ['the error alone (the stream cut before its close)', [refusedError], refusedError.message],
+  ])('a resume point refused after the 200 (a cluster: %s) is reported, not shown, and the reopen carries no cursor', async (_, sent, said) => {
+    const { t, events, last, handlers, frames } = setup({ resume: { messageId: 'm1', lastSeq: 11 } });
+    await openStream(t, last);
+    for (const f of sent) last().frame(f);
+    last().end();
+    await settle();
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'bad_seq', said);
+    expect(frames).toEqual([]); // no error for the user: the thread reloads
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(events().map((c) => c.url)).toEqual(['/api/events?conversationId=c1&messageId=m1&lastSeq=11', '/api/events?conversationId=c1']);
+    t.stop();
+  });
+
   it('network failures back off, go offline, and reconnectNow retries at once', async () => {
     const { t, events, last, statuses } = setup();
     t.start();

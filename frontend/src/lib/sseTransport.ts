@@ -21,7 +21,16 @@
 
 import { ApiError, SERVER_WAIT_MS, type ApiClient } from './api';
 import { refusedField, serverUnavailable, waitReason } from './errors';
-import { ACCOUNT_DELETED_REASON, CloseCode, TOO_MANY_STREAMS_MESSAGE, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
+import {
+  ACCOUNT_DELETED_REASON,
+  CloseCode,
+  RESUME_REFUSED_REASON,
+  TOO_MANY_STREAMS_MESSAGE,
+  parseServerFrame,
+  type ClosedFrame,
+  type ErrorFrame,
+  type ServerFrame,
+} from './protocol';
 import { readSSE } from './sse';
 import {
   TOO_MANY_CONNECTIONS_DETAIL,
@@ -106,6 +115,12 @@ interface EventStream {
   heardAtWall: number;
   /** The server's closed event, when it said why it ended the stream. */
   closed?: ClosedFrame;
+  /**
+   * The server's message when it refused the stream's resume point after
+   * its 200 (several instances: an error bad_seq without id, then closed
+   * 1001 RESUME_REFUSED_REASON, protocol.md's Close codes).
+   */
+  refused?: string;
   /** When its subscribe was asked for (requestOrder): the retarget's caller, or the open. */
   readonly askedAt: number;
 }
@@ -406,7 +421,8 @@ export class SSETransport implements Transport {
     // sends only keep-alives).
     if (s.conversationId) this.handlers.subscribed?.(s.conversationId, s.askedAt);
     const watchdog = this.watch(s);
-    await this.pump(res, undefined, (f) => (s.closed = f), () => heard(s)).catch(() => undefined);
+    const own = (f: ClosedFrame | ErrorFrame) => (f.type === 'closed' ? (s.closed = f) : (s.refused = f.message));
+    await this.pump(res, undefined, own, () => heard(s)).catch(() => undefined);
     watchdog.stop();
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
@@ -417,6 +433,14 @@ export class SSETransport implements Transport {
       this.cut = true;
       this.handlers.unauthorized(s.closed.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
       return;
+    }
+    if (s.closed?.reason === RESUME_REFUSED_REASON) s.refused ??= s.closed.reason;
+    if (s.conversationId && resume && s.refused !== undefined) {
+      // As a refusal of the open (openFailed): reported, for the thread to
+      // reload it, and the reopen follows the answer from its start, never
+      // from the refused point, which would be refused again, in a loop.
+      this.handlers.subscribeFailed(s.conversationId, 'bad_seq', s.refused);
+      this.skipResume = true;
     }
     void this.ended(s.closed);
   }
@@ -630,15 +654,21 @@ export class SSETransport implements Transport {
 
   /**
    * pump reads an event stream to its end, handing every frame to the store
-   * but the closed event, which says why the server ended the stream.
+   * but the closed event, which says why the server ended the stream, and,
+   * when own takes them, the refusal of its resume point without id that
+   * comes before such an end (an error bad_seq: no news for the user).
    */
-  private async pump(res: Response, tap?: (f: ServerFrame) => void, onClosed?: (f: ClosedFrame) => void, onBytes?: () => void): Promise<void> {
+  private async pump(res: Response, tap?: (f: ServerFrame) => void, own?: (f: ClosedFrame | ErrorFrame) => void, onBytes?: () => void): Promise<void> {
     if (!res.body) return;
     await readSSE(res.body, (ev) => {
       const f = parseServerFrame(ev.data);
       if (!f) return;
       if (f.type === 'closed') {
-        onClosed?.(f);
+        own?.(f);
+        return;
+      }
+      if (own && f.type === 'error' && f.id === undefined && f.code === 'bad_seq') {
+        own(f);
         return;
       }
       tap?.(f);
