@@ -24,6 +24,13 @@ var (
 	// ErrCorrupt means the database answers but its data is damaged (SQLite
 	// "database disk image is malformed"): restore it from a backup.
 	ErrCorrupt = errors.New("database corrupted")
+	// ErrUnavailable means the database cannot take the request now,
+	// though nothing is wrong with the request or with the data: SQLite's
+	// disk is full, another process holds its lock past the busy timeout,
+	// or the file cannot be read or written (an I/O error). The same
+	// request may succeed later: the API answers it 503 unavailable with
+	// Retry-After, as a database that does not answer in time.
+	ErrUnavailable = errors.New("database unavailable")
 	// ErrNotStreaming means an update of a message was not applied because
 	// the message is unknown or no longer streaming: another instance ended
 	// it (see Messages.ApplyMessageUpdates). Read the message to learn its

@@ -349,7 +349,11 @@ func (s *Store) Close(ctx context.Context) error {
 // mapErr turns driver errors into the persistence errors callers compare
 // with errors.Is. A duplicate key error becomes ErrDuplicate alone: the
 // server's message quotes the key, which may be an email address, and
-// callers log errors.
+// callers log errors. A network error (the connection to the server
+// refused, reset or cut: a deployment down, a failover under way) wraps
+// ErrUnavailable, the driver's error kept; a server that cannot be
+// selected in time is already a context.DeadlineExceeded (the driver
+// selects within the operation's context).
 func mapErr(err error) error {
 	switch {
 	case err == nil:
@@ -358,6 +362,8 @@ func mapErr(err error) error {
 		return persistence.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
 		return persistence.ErrDuplicate
+	case mongo.IsNetworkError(err):
+		return fmt.Errorf("%w: %w", persistence.ErrUnavailable, err)
 	default:
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"chatd/persistence"
 )
 
 // Group commit. Every write transaction of the store goes through one
@@ -83,8 +85,15 @@ func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
 
 // writeBackground is write for the store's own background work (the
 // search indexer's), which does not keep the indexer waiting for itself:
-// it hands fn to the committer and waits for its outcome.
+// it hands fn to the committer and waits for its outcome. An outcome
+// saying that the database cannot take writes now (a full disk, a lock
+// held by another process) wraps persistence.ErrUnavailable (unavailable).
 func (s *Store) writeBackground(ctx context.Context, fn func(tx *writeTx) error) error {
+	return unavailable(s.commitWrite(ctx, fn))
+}
+
+// commitWrite queues fn for the committer and waits for its outcome.
+func (s *Store) commitWrite(ctx context.Context, fn func(tx *writeTx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- op:
@@ -262,11 +271,16 @@ func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error, 
 // as its transaction i failed with errs[i], the cause (a full disk, an I/O
 // error) if it is not nil: i fails with it and lost, and every transaction
 // rolled back or never run fails with lost, naming the cause (only named:
-// it is another write's, a sentinel of it would mislead its caller). A
+// it is another write's, a sentinel of it would mislead its caller), but
+// for a cause saying that the database cannot take writes now (cantWrite),
+// which holds for all of them: they wrap persistence.ErrUnavailable. A
 // transaction before i that failed keeps its own error.
 func lose(errs []error, i int, lost error) {
 	cause, others := errs[i], lost
-	if cause != nil {
+	switch {
+	case cantWrite(cause):
+		others = fmt.Errorf("%w (%w), as another write of the group failed: %v", lost, persistence.ErrUnavailable, cause)
+	case cause != nil:
 		others = fmt.Errorf("%w, as another write of the group failed: %v", lost, cause)
 	}
 	errs[i] = errors.Join(cause, lost)

@@ -18,7 +18,8 @@ import (
 // the group's whole transaction back by itself, and the committer's own
 // rollback then fails (no transaction is active). Every write of the group
 // is reported failed with the cause: the one that filled the database
-// holds the driver's SQLITE_FULL, the other names it. The rollback's
+// holds the driver's SQLITE_FULL, the other names it, and both wrap
+// persistence.ErrUnavailable (the database cannot take writes). The rollback's
 // failure ("SQL logic error") replaced every error, so logs, /readyz and
 // failed sends did not say the disk was full.
 func TestGroupFullDiskKeepsTheCause(t *testing.T) {
@@ -62,6 +63,10 @@ func TestGroupFullDiskKeepsTheCause(t *testing.T) {
 	}
 	if smallErr == nil || !strings.Contains(smallErr.Error(), "database or disk is full") {
 		t.Errorf("the other write of the group: %v; want it failed, naming the full database", smallErr)
+	}
+	// Both failed as the database could not take writes: 503, not 500.
+	if !errors.Is(largeErr, persistence.ErrUnavailable) || !errors.Is(smallErr, persistence.ErrUnavailable) {
+		t.Errorf("the group's errors: %v and %v; want both persistence.ErrUnavailable", largeErr, smallErr)
 	}
 	setMaxPages(t, s, 1<<30)
 	if m, err := s.Message(ctx, owner, answer.ID); err != nil || m.Content != "" && smallErr != nil {

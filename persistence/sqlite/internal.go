@@ -177,7 +177,35 @@ func mapErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return persistence.ErrNotFound
 	}
-	return err
+	return unavailable(err)
+}
+
+// unavailable wraps err with persistence.ErrUnavailable when it says the
+// database cannot take writes now (cantWrite); it returns any other err
+// as it is. Every write the committer runs returns through it (group.go),
+// so a caller that does not map its error still has the sentinel.
+func unavailable(err error) error {
+	if !cantWrite(err) || errors.Is(err, persistence.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", persistence.ErrUnavailable, err)
+}
+
+// cantWrite reports whether err is SQLite saying the database cannot take
+// a write now, the request and the data being fine: the disk is full
+// (SQLITE_FULL), another process holds the lock past the busy timeout
+// (SQLITE_BUSY, SQLITE_LOCKED), or the file could not be read or written
+// (SQLITE_IOERR).
+func cantWrite(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR:
+		return true
+	}
+	return false
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.

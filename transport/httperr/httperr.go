@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
 )
 
 // Codes, as listed in docs/api.md.
@@ -172,6 +174,10 @@ func Unavailable(message string, cause error) *Error {
 		Message: message, Err: cause, RetryAfter: time.Second}
 }
 
+// MessageStoreUnavailable is the message of the 503 answering a request
+// the database could not take now (persistence.ErrUnavailable).
+const MessageStoreUnavailable = "the database cannot take this request now; retry in a moment"
+
 // body is the JSON document every error is sent as.
 type body struct {
 	Error struct {
@@ -231,7 +237,9 @@ func ClientGone(r *http.Request, err error) bool {
 // is the client gone, not the store failing); otherwise an *Error in
 // err's chain is sent as is, a call that ran out of its time
 // (context.DeadlineExceeded: a store that did not answer within the
-// request's bound) is a 503 unavailable, anything else is a 500. Errors
+// request's bound) or that the database could not take now
+// (persistence.ErrUnavailable: a full disk, a lock another process holds)
+// is a 503 unavailable with Retry-After, anything else is a 500. Errors
 // with a cause (and every 5xx) are attached to the context (c.Errors) so
 // the request log shows them.
 func AbortError(c *gin.Context, err error) {
@@ -247,6 +255,8 @@ func AbortError(c *gin.Context, err error) {
 	case errors.As(err, &e):
 	case errors.Is(err, context.DeadlineExceeded):
 		e = Unavailable("the server did not answer in time; retry", err)
+	case errors.Is(err, persistence.ErrUnavailable):
+		e = Unavailable(MessageStoreUnavailable, err)
 	default:
 		e = Internal(err)
 	}

@@ -196,10 +196,15 @@ func TestSessionUncheckable(t *testing.T) {
 	}
 }
 
+// errDiskFull is a send the store could not take: its disk is full.
+var errDiskFull = fmt.Errorf("store user message and answer: sqlite: commit: database or disk is full (13): %w", persistence.ErrUnavailable)
+
 // TestHubRefusalsSayWhenToRetry: a send the hub refuses as unavailable
-// (the server shutting down, the cluster out of reach) or rate limited
-// answers 503 or 429 with Retry-After, as every other 503 and 429 of the
-// API, whether it streams or answers 202. Before, they had none.
+// (the server shutting down, the cluster out of reach) or rate limited,
+// or that the database could not take now (persistence.ErrUnavailable: a
+// full disk), answers 503 or 429 with Retry-After, as every other 503 and
+// 429 of the API, whether it streams or answers 202. Before, they had
+// none, and a full disk was a 500 internal.
 func TestHubRefusalsSayWhenToRetry(t *testing.T) {
 	t.Parallel()
 	conv := persistence.NewID()
@@ -212,6 +217,8 @@ func TestHubRefusalsSayWhenToRetry(t *testing.T) {
 		{"unavailable, streamed", protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down"), http.StatusServiceUnavailable, []string{"Accept", "text/event-stream"}},
 		{"unavailable, 202", protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down"), http.StatusServiceUnavailable, nil},
 		{"rate limited, 202", protocol.Errorf(protocol.CodeRateLimited, "too many answers"), http.StatusTooManyRequests, nil},
+		{"the database cannot take the send, streamed", errDiskFull, http.StatusServiceUnavailable, []string{"Accept", "text/event-stream"}},
+		{"the database cannot take the send, 202", errDiskFull, http.StatusServiceUnavailable, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -279,7 +279,8 @@ func (c *budgetCluster) TakeBudget(context.Context, string, string, int) (time.D
 // fails started no answer, so it gives back the budgets it spent (the
 // user's sends and, for a send creating a conversation, new
 // conversations): refused as generation_running, sent to an unknown
-// conversation or another user's alike, failed by the store. Before,
+// conversation or another user's alike, failed by the store (unavailable
+// when the database cannot take the write now: a full disk). Before,
 // each kept a send spent, and with a budget of one the user's next send
 // was refused rate_limited. An accepted send keeps its budget spent.
 func TestRefusedSendSpendsNothing(t *testing.T) {
@@ -301,6 +302,8 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 			errors.New("store down"), protocol.CodeInternal},
 		{"a new conversation the store fails", `{"type":"send","id":"s","content":"hi"}`,
 			errors.New("store down"), protocol.CodeInternal},
+		{"a store that cannot take writes now", `{"type":"send","id":"s","conversationId":"` + mine + `","content":"hi"}`,
+			fmt.Errorf("store user message: disk full: %w", persistence.ErrUnavailable), protocol.CodeUnavailable},
 		{"a regenerate of an unknown conversation", `{"type":"regenerate","id":"s","conversationId":"` + persistence.NewID() + `"}`,
 			nil, protocol.CodeNotFound},
 		{"an accepted send", `{"type":"send","id":"s","conversationId":"` + mine + `","content":"hi"}`, nil, ""},

@@ -12,6 +12,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/persistence"
 	"chatd/transport/httperr"
 	"chatd/transport/limits"
 )
@@ -347,8 +348,9 @@ func (c *conn) fail(f protocol.ClientFrame, err error) {
 }
 
 // protocolError turns a hub error into what the client is told: a frame
-// out of time is unavailable; server failures are logged and reported as
-// internal.
+// out of time, or one the database could not take now
+// (persistence.ErrUnavailable), is unavailable; server failures are
+// logged and reported as internal.
 func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
@@ -361,6 +363,11 @@ func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error 
 		// Out of DispatchTimeout: a store that does not answer.
 		c.h.log.Warn("websocket frame out of time", "connection", c.id, "type", f.Type, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "the server did not answer in time; retry")
+	}
+	if errors.Is(err, persistence.ErrUnavailable) {
+		// A full disk, a lock another process holds: /readyz says so.
+		c.h.log.Warn("websocket frame refused: the database cannot take it now", "connection", c.id, "type", f.Type, "err", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "%s", httperr.MessageStoreUnavailable)
 	}
 	c.h.log.Error("websocket frame failed", "connection", c.id, "user", c.userID, "type", f.Type, "err", err)
 	return protocol.Errorf(protocol.CodeInternal, "the server could not handle this frame (connection %s)", c.id)
