@@ -616,6 +616,10 @@ type Store interface {
 	// ProbeWrite makes one tiny durable write (for readiness checks): it
 	// fails while the database cannot write (a full disk, a read-only or
 	// corrupted file). A corrupted database gives an error wrapping ErrCorrupt.
+	// SQLite's also fails, writing nothing, while a write its disk refused
+	// (full, or failing) is recent and none succeeded since: a nearly full
+	// disk still takes the probe's in-place rewrite while it refuses the
+	// writes that need room.
 	ProbeWrite(ctx context.Context) error
 	// Close releases the store's resources.
 	Close(ctx context.Context) error

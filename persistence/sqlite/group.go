@@ -88,8 +88,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
 // it hands fn to the committer and waits for its outcome. An outcome
 // saying that the database cannot take writes now (a full disk, a lock
 // held by another process) wraps persistence.ErrUnavailable (unavailable).
+// The outcome is noted for the probe (diskState.note).
 func (s *Store) writeBackground(ctx context.Context, fn func(tx *writeTx) error) error {
-	return unavailable(s.commitWrite(ctx, fn))
+	err := s.commitWrite(ctx, fn)
+	s.disk.note(err)
+	return unavailable(err)
 }
 
 // commitWrite queues fn for the committer and waits for its outcome.

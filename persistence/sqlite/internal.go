@@ -285,9 +285,14 @@ type wroteRow struct {
 
 // Scan reads the row, which ends the statement and so commits its write
 // (the row was returned: the write changed something), and then tells the
-// checkpointer.
+// checkpointer. Its outcome is noted for the probe (diskState.note): no
+// row (sql.ErrNoRows) changed nothing, and says nothing of the disk.
 func (r wroteRow) Scan(dest ...any) error {
-	if err := r.row.Scan(dest...); err != nil {
+	err := r.row.Scan(dest...)
+	if !errors.Is(err, sql.ErrNoRows) {
+		r.s.disk.note(err)
+	}
+	if err != nil {
 		return err
 	}
 	r.s.wrote()

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -128,8 +129,15 @@ func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(s
 	return nil
 }
 
-// ProbeWrite rewrites one row of the probe table.
+// ProbeWrite rewrites one row of the probe table. While a write the disk
+// refused (full, or failing) is recent and no write succeeded after it,
+// it fails with that write's error instead, writing nothing: the probe's
+// row is rewritten in place, which a nearly full disk still takes while
+// it refuses every write that needs a new page (diskfull.go).
 func (s *Store) ProbeWrite(ctx context.Context) error {
+	if err := s.disk.failing(time.Now()); err != nil {
+		return fmt.Errorf("sqlite: probe write: %w", err)
+	}
 	if _, err := s.exec(ctx, qProbe, s.clock.now()); err != nil {
 		return fmt.Errorf("sqlite: probe write: %w", mapErr(err))
 	}

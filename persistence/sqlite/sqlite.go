@@ -239,6 +239,8 @@ type Store struct {
 
 	clearing   func(context.Context) // Options.clearing
 	searchRows func(context.Context) // Options.searchRows
+
+	disk diskState // the last write the disk refused, which fails ProbeWrite for a while (diskfull.go)
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -258,6 +260,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep, deletionGrace: opts.DeletionGrace,
 		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows}
+	s.disk.hold = diskHold
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
