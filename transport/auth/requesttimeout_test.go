@@ -169,7 +169,10 @@ func TestDeleteAccountOutlivesRequest(t *testing.T) {
 	e := newAccountsEnv(t, AccountOptions{})
 	token, id := e.signUp("slow@example.com", "the right password")
 	store := stallingStore{Store: e.store, stall: "DeleteUser", release: make(chan struct{})}
-	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 200 * time.Millisecond})
+	// The bound covers the password check, the revocation and the first
+	// mark before the wait: 200 ms was too short under -race on a loaded
+	// machine (503).
+	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 2 * time.Second})
 	got := do(t, srv, http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`)
 	if got.status != http.StatusAccepted || !json.Valid([]byte(got.body)) {
 		t.Fatalf("answer %+v, want 202 with a JSON body", got)
