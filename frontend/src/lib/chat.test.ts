@@ -12,7 +12,7 @@ import { renderMarkdown } from './markdown';
 import { STALE } from './conversationThread';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
-import { memoryKV } from './persist';
+import { Persist, memoryKV } from './persist';
 import { CID, conv, json, message, settle, setup, type FakeSocket } from './testkit';
 
 // No file is offered in these tests: an export's download is only counted.
@@ -292,10 +292,31 @@ describe('the texts typed and not sent when the session ends', () => {
     expect([t.app.draft(CID), t.app.draft('new')]).toEqual(['', '']);
   });
 
-  it('its token refused (expired, revoked): they are kept for the same user, who finds them at the next sign-in', async () => {
+  it.each<[string, (t: Tab) => void]>([
+    ['its token refused here (expired, revoked)', (t) => t.app.expire()],
+    ['its token refused in a tab of the version before, which wrote no reason', (t) => {
+      t.kv.removeItem('chatd.token');
+      t.kv.removeItem('chatd.user');
+      window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+    }],
+    ['its token taken away by another tab whose save found storage full', (t) => {
+      t.kv.setItem('chatd.ended', 'signed-out'); // an earlier sign-out's, say
+      const set = t.kv.setItem;
+      t.kv.setItem = (k, v) => {
+        if (k === 'chatd.user') throw new DOMException('full', 'QuotaExceededError');
+        set(k, v);
+      };
+      try {
+        expect(new Persist(t.kv).saveSession('tok', { id: 'u' })).toBe(false);
+      } finally {
+        t.kv.setItem = set;
+      }
+      window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+    }],
+  ])('%s: they are kept for the same user, who finds them at the next sign-in', async (_, end) => {
     const t = await typed();
-    t.app.expire();
-    expect(t.app.store.state.session.token).toBeNull();
+    end(t);
+    expect(t.app.store.state.session).toEqual({ token: null, user: null, notice: SESSION_ENDED }); // "… your unsent text is kept."
     expect(unsent(t.kv)).toEqual([`chatd.draft.${CID}`, 'chatd.draft.new', expect.stringMatching(`^chatd\\.slot\\.sending\\.page\\.${CID}\\.`)]);
     expect([t.kv.getItem('chatd.draft.new'), t.kv.getItem(`chatd.draft.${CID}`)]).toEqual(['a new chat', 'in the box\n\nhi, as I mean it']);
   });
@@ -305,13 +326,11 @@ describe('deleting the account answered once the session changed', () => {
   const userA = { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' };
   const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
   type App = ReturnType<typeof setup>;
+  /** otherTab signs out (token null) or in, as another tab's Persist writes it. */
   const otherTab = (kv: App['kv'], token: string | null, user?: object) => {
     const oldValue = kv.getItem('chatd.token');
-    if (token === null) kv.removeItem('chatd.token');
-    else {
-      kv.setItem('chatd.user', JSON.stringify(user));
-      kv.setItem('chatd.token', token);
-    }
+    if (token === null) new Persist(kv).clearSession('signedOut');
+    else new Persist(kv).saveSession(token, user);
     window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue, newValue: token }));
   };
   /** The changes of session made while A's deletion waits for its answer. */

@@ -444,7 +444,8 @@ export class ChatApp {
   private followOtherTab(change: OtherTab | null): void {
     switch (change?.kind) {
       case 'signedOut':
-        // As that tab ended it: an expiry (its token refused) is no sign-out.
+        // As that tab ended it: an expiry (its token refused) is no sign-out,
+        // nor is a token gone with no reason written (Persist.endReason).
         if (change.reason === 'accountDeleted') this.accountDeleted();
         else if (change.reason === 'expired') this.expire();
         else this.expire(SIGNED_OUT_ELSEWHERE, 'signedOut');

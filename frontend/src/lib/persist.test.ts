@@ -82,13 +82,17 @@ describe('Persist', () => {
     expect(p.user()).toBeNull();
     expect(p.endReason()).toBe('accountDeleted');
     p.saveSession('tok2', { id: 'v' });
+    expect(p.endReason()).toBe('expired'); // none said: an expiry, the unsent texts kept
+    p.clearSession();
     expect(p.endReason()).toBe('signedOut');
     p.clearSession('expired');
     expect(p.endReason()).toBe('expired');
-    p.clearSession();
+    p.clearSession('signedOut');
     expect(p.endReason()).toBe('signedOut');
-    kv.setItem('chatd.ended', 'a reason of a version after'); // not known here: read as a sign-out
-    expect(p.endReason()).toBe('signedOut');
+    kv.removeItem('chatd.ended'); // a version before wrote none, for an expiry as for a sign-out
+    expect(p.endReason()).toBe('expired');
+    kv.setItem('chatd.ended', 'a reason of a version after'); // not known here: an expiry too
+    expect(p.endReason()).toBe('expired');
   });
 });
 

@@ -45,10 +45,15 @@ const MODEL_PICK = 'chatd.modelPick';
 const LEGACY_MODEL = 'chatd.model';
 /**
  * Why the last session ended, for the other tabs that see its token go:
- * ACCOUNT_DELETED or EXPIRED; absent (a version before wrote none for an
- * expiry), or a value this version does not know: a sign-out.
+ * SIGNED_OUT, ACCOUNT_DELETED or EXPIRED. Absent, or a value this version
+ * does not know: read as an expiry, so that the unsent texts are kept.
+ * The versions before wrote none for an expiry nor for a sign-out (they
+ * kept those texts at both), and a sign-in whose save fails (storage
+ * full) leaves none while it takes its token away (saveSession): only an
+ * explicit sign-out forgets what was typed.
  */
 const ENDED = 'chatd.ended';
+const SIGNED_OUT = 'signed-out';
 const ACCOUNT_DELETED = 'account-deleted';
 const EXPIRED = 'expired';
 
@@ -198,7 +203,9 @@ export class Persist {
       return true;
     } catch {
       // Half a session (the new token beside the user before it, another
-      // user's perhaps) would be found by a reload: keep neither.
+      // user's perhaps) would be found by a reload: keep neither. No reason
+      // is left (removed above): the other tabs read the token gone as an
+      // expiry, never as a sign-out that forgets their unsent texts.
       this.kv.removeItem(TOKEN);
       this.kv.removeItem(USER);
       return false;
@@ -210,22 +217,30 @@ export class Persist {
    * ended (endReason() in other tabs, when they see the token go).
    */
   clearSession(reason: EndReason = 'signedOut'): void {
-    if (reason === 'accountDeleted') this.kv.setItem(ENDED, ACCOUNT_DELETED);
-    else if (reason === 'expired') this.kv.setItem(ENDED, EXPIRED);
-    else this.kv.removeItem(ENDED);
+    const value = { signedOut: SIGNED_OUT, expired: EXPIRED, accountDeleted: ACCOUNT_DELETED }[reason];
+    try {
+      this.kv.setItem(ENDED, value);
+    } catch {
+      // storage full: no reason, read as an expiry (the unsent texts are kept)
+      this.kv.removeItem(ENDED);
+    }
     this.kv.removeItem(TOKEN);
     this.kv.removeItem(USER);
   }
 
-  /** endReason says why the last session ended (a sign-out when no tab said). */
+  /**
+   * endReason says why the last session ended: an expiry when no tab said
+   * (see ENDED), so that only an explicit sign-out or a deleted account
+   * forgets the unsent texts.
+   */
   endReason(): EndReason {
     switch (this.kv.getItem(ENDED)) {
+      case SIGNED_OUT:
+        return 'signedOut';
       case ACCOUNT_DELETED:
         return 'accountDeleted';
-      case EXPIRED:
-        return 'expired';
       default:
-        return 'signedOut';
+        return 'expired';
     }
   }
 
