@@ -111,7 +111,11 @@ describe('text', () => {
     ['a negative kern in points', '$x\\kern-1000pt y$'],
     ['a negative row gap', '$$\\begin{aligned}a\\\\[-30em]b\\end{aligned}$$'],
     ['a negative kern from a macro', '$\\def\\k{\\kern-30em}\\k x$'],
-    ['a positive rule beyond the cap', '$\\rule{1000em}{1000em}$'],
+    ['a negative kern made larger by \\Huge', '$\\Huge\\rule[-19em]{1em}{1em}$'],
+    // Each below 20em, adding up far beyond it.
+    ['40 nested boxes each lowered 19em', `$${'\\raisebox{-19em}{'.repeat(40)}x${'}'.repeat(40)}$`],
+    ['40 row gaps of -19em', `$$\\begin{aligned}${'a\\\\[-19em]'.repeat(40)}b\\end{aligned}$$`],
+    ['30 kerns of -19em from macros', '$\\def\\a{\\kern-19em\\kern-19em}\\def\\b{\\a\\a\\a\\a}\\def\\c{\\b\\b\\b\\b}\\c\\c x$'],
   ];
   for (const [name, src] of tooLarge) {
     it(`shows math with ${name} as its source`, () => {
@@ -130,6 +134,21 @@ describe('text', () => {
     const el = dom(src);
     expect(el.querySelector('.katex-error')).toBeNull();
     expect(el.querySelector('.math-block .katex-display .katex-html')).not.toBeNull();
+  });
+
+  // maxSize caps a positive length (to 20em): such formulas rendered before
+  // lengths were bounded, and render still.
+  it.each([
+    ['a wide rule', '$\\rule{25em}{0.4pt}$'],
+    ['a wide space', '$a\\hspace{21em}b$'],
+    ['a rule beyond the cap', '$\\rule{1000em}{1000em}$'],
+    // 200 of \! and 200 of \, (what they expand to: \mkern∓3mu; maxExpand
+    // allows some 80 of the macros in one formula): 67em in all.
+    ['a long formula with many small spaces', `$$${'x\\!y\\,'.repeat(50)}${'x\\mkern-3mu y\\mkern3mu '.repeat(150)}z$$`],
+  ])('renders math with %s', (_, src) => {
+    const el = dom(src);
+    expect(el.querySelector('.katex-error')).toBeNull();
+    expect(el.querySelector('.katex-html')).not.toBeNull();
   });
 
   it('keeps dollar signs inside code spans', () => {

@@ -24,6 +24,16 @@ const inlineRule = /^\$(?![\s$])((?:\\[\s\S]|[^\\$\n])+?)\$(?!\d)/;
  * given, a message 33,554,432 px tall or text pushed far out sideways.
  */
 const MAX_LENGTH_EM = 20;
+/**
+ * MAX_TOTAL_EM bounds the lengths of a formula added up (their sizes, a
+ * positive one counted as KaTeX caps it): lengths that each pass add up,
+ * 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of -19em,
+ * 30 kerns of -19em (by hand or from macros). How far anything is moved
+ * or stretched is at most this sum. Ordinary formulas stay far below it:
+ * \quad is 1em, \, and \! a sixth of one (200 of each: 67em), a matrix's
+ * row gaps a few points.
+ */
+const MAX_TOTAL_EM = 100;
 
 const settings = {
   throwOnError: false,
@@ -34,8 +44,8 @@ const settings = {
   maxExpand: 500,
 } as const;
 
-/** TOO_LARGE is the reason a formula with a length beyond MAX_LENGTH_EM is refused (the shown source's title). */
-export const TOO_LARGE = `A length in this formula is larger than ${MAX_LENGTH_EM}em; it is shown as written.`;
+/** TOO_LARGE is the reason a formula whose lengths are too large (tooLarge) is refused (the shown source's title). */
+export const TOO_LARGE = `The lengths in this formula are too large (one below -${MAX_LENGTH_EM}em, or ${MAX_TOTAL_EM}em in all); it is shown as written.`;
 
 /** renderTex renders TeX to HTML; bad TeX, or TeX with too large a length, is shown as its source, never thrown. */
 export function renderTex(tex: string, display: boolean): string {
@@ -82,13 +92,20 @@ const emPerUnit: Record<string, number> = {
   sp: 1 / 65536 / 10,
   px: 803 / 800 / 10,
 };
+/** The units that grow with the font size (\Huge); the others are absolute. */
+const relativeUnits = new Set(['em', 'ex', 'mu']);
+/** KaTeX's size multipliers, by a sizing node's size less one (\tiny 1 ... \Huge 11; 6 is the normal size). */
+const sizeMultipliers = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.44, 1.728, 2.074, 2.488];
 
 /**
- * tooLarge says whether the formula gives a length (a kern, a rule, a
- * raise, a row gap, a fraction bar...) whose size exceeds MAX_LENGTH_EM
- * either way. It reads KaTeX's parse tree (macros expanded) for every
- * {number, unit}, whatever node holds it. TeX that does not parse is left
- * to renderTex (KaTeX shows it as an error).
+ * tooLarge says whether the formula's lengths (kerns, rules, raises, row
+ * gaps, fraction bars...) are too large: one below -MAX_LENGTH_EM, or all
+ * of them together beyond MAX_TOTAL_EM, each counted by its size in ems of
+ * the normal font size, a positive one at most what maxSize leaves of it.
+ * It reads KaTeX's parse tree (macros expanded) for every {number, unit},
+ * whatever node holds it. Sizes made smaller (\scriptstyle) are counted
+ * as if not. TeX that does not parse is left to renderTex (KaTeX shows it
+ * as an error).
  */
 function tooLarge(tex: string, display: boolean): boolean {
   let tree: unknown;
@@ -97,16 +114,36 @@ function tooLarge(tex: string, display: boolean): boolean {
   } catch {
     return false;
   }
-  return someLength(tree, (m) => Math.abs(m.number * (emPerUnit[m.unit] ?? 1)) > MAX_LENGTH_EM);
+  const sizes: number[] = [];
+  eachLength(tree, 1, (m, scale) => sizes.push(emSize(m, scale)));
+  return sizes.some((em) => em < -MAX_LENGTH_EM) || sizes.reduce((sum, em) => sum + Math.abs(em), 0) > MAX_TOTAL_EM;
 }
 
-/** someLength says whether a length in the parse tree node satisfies test; source locations are not walked. */
-function someLength(node: unknown, test: (m: Measurement) => boolean): boolean {
-  if (node === null || typeof node !== 'object') return false;
-  if (Array.isArray(node)) return node.some((n) => someLength(n, test));
-  const m = node as Partial<Measurement>;
-  if (typeof m.number === 'number' && typeof m.unit === 'string' && test(m as Measurement)) return true;
-  return Object.entries(node).some(([k, v]) => k !== 'loc' && someLength(v, test));
+/**
+ * emSize is a length's size in ems of the normal font size, under a sizing
+ * of scale: a positive one capped as KaTeX caps it (maxSize, in ems of
+ * the current size).
+ */
+function emSize(m: Measurement, scale: number): number {
+  const em = m.number * (emPerUnit[m.unit] ?? 1) * (relativeUnits.has(m.unit) ? scale : 1);
+  return Math.min(em, MAX_LENGTH_EM * scale);
+}
+
+/**
+ * eachLength calls f with every length in the parse tree node and the size
+ * multiplier it is drawn at (the nearest \tiny ... \Huge above it: they are
+ * absolute); source locations are not walked.
+ */
+function eachLength(node: unknown, scale: number, f: (m: Measurement, scale: number) => void): void {
+  if (node === null || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    for (const n of node) eachLength(n, scale, f);
+    return;
+  }
+  const m = node as Partial<Measurement> & { type?: unknown; size?: unknown };
+  if (typeof m.number === 'number' && typeof m.unit === 'string') f(m as Measurement, scale);
+  const inner = m.type === 'sizing' && typeof m.size === 'number' ? (sizeMultipliers[m.size - 1] ?? scale) : scale;
+  for (const [k, v] of Object.entries(node)) if (k !== 'loc') eachLength(v, inner, f);
 }
 
 /** mathExtension returns the marked extension. */
