@@ -102,10 +102,13 @@ const NOT_FOUND = 'This conversation does not exist or was deleted.';
  * REGEN_GIVEN_UP says a regenerate waiting for the connection is not asked
  * again because the user sent a message meanwhile: asked after it, it
  * would stop that message's answer and answer the earlier question again,
- * leaving the new message on a branch not shown.
+ * leaving the new message on a branch not shown. A regenerate cut off
+ * before its ack may have reached the server: its new version of the
+ * answer then appears at the reconnect, and pressing Regenerate again
+ * would make a third.
  */
 export const REGEN_GIVEN_UP =
-  'The regenerate waiting for the connection is given up: your new message follows the answer shown, which it would replace. Press Regenerate again to ask for another answer.';
+  'Regenerate not asked again, as your new message follows the answer shown: it may not have been made. Check that answer’s versions before pressing Regenerate again.';
 
 /** STALE says a reload of a conversation on screen failed: it stays shown, and is loaded again by itself. */
 export const STALE = 'The conversation could not be loaded again: the latest messages may be missing. It will be loaded again by itself.';
