@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -23,6 +24,13 @@ type idleSub struct{ nopSub }
 
 func (*idleSub) Busy() bool  { return false }
 func (*idleSub) WatchDrain() {}
+
+// writtenSub is an idleSub that, like a WebSocket connection, releases
+// each frame it is handed (FrameReleaser), here at once, as if written.
+type writtenSub struct{ idleSub }
+
+func (*writtenSub) Deliver(f *protocol.Frame) { f.Release() }
+func (*writtenSub) ReleasesFrames()           {}
 
 // BenchmarkDelta measures the per-token work of a running answer followed
 // by 1 or 10 tabs (the single-process hot path): appending the token,
@@ -59,11 +67,21 @@ func BenchmarkDelta(b *testing.B) {
 // does. One op is one token: the store's append, the coalescing decision,
 // the flusher and, per delta, encoding and handing it to every tab. An
 // answer starts again every 500 tokens; ids and tokens are as long as
-// the benchmark's.
+// the benchmark's. The released cases' tabs release each delta once
+// written, as a WebSocket connection does (the hub then builds the next
+// in it); allocs/token counts the heap allocations per token.
 func BenchmarkTokenPath(b *testing.B) {
 	const answers = 200
-	for _, tabs := range []int{1, 3} {
-		b.Run(strconv.Itoa(tabs)+"tabs", func(b *testing.B) {
+	for _, tc := range []struct {
+		tabs     int
+		released bool
+	}{{1, false}, {3, false}, {1, true}, {3, true}} {
+		tabs := tc.tabs
+		name := strconv.Itoa(tabs) + "tabs"
+		if tc.released {
+			name += "-released"
+		}
+		b.Run(name, func(b *testing.B) {
 			h := New(Options{Writer: nopWriter{}, CoalesceStreams: answers})
 			h.live.Store(answers)
 			now := h.flush.base
@@ -72,11 +90,17 @@ func BenchmarkTokenPath(b *testing.B) {
 			for i := range gens {
 				c := &conv{id: persistence.NewID()}
 				for range tabs {
-					c.subs.add(&idleSub{})
+					if tc.released {
+						c.subs.add(&writtenSub{})
+					} else {
+						c.subs.add(&idleSub{})
+					}
 				}
 				gens[i] = &generation{hub: h, conv: c}
 			}
 			b.ReportAllocs()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
 			i := 0
 			for b.Loop() {
 				g := gens[i%answers]
@@ -92,6 +116,9 @@ func BenchmarkTokenPath(b *testing.B) {
 				g.onDeltaAt("[ts:1764755000123] word ", now) // as the benchmark's fake model stamps its tokens
 				i++
 			}
+			b.StopTimer()
+			runtime.ReadMemStats(&m1)
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N), "allocs/token")
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,8 @@ type generation struct {
 	firstAt time.Time
 	lastAt  time.Time
 	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+	// frames builds the deltas when every tab releases them (deltaLocked).
+	frames protocol.Frames
 
 	// upstream is the kind of the model provider's failure that ended the
 	// answer ("": none), set by outcome on the generation's goroutine: what
@@ -74,9 +77,20 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 		return
 	}
 	g.tokenLocked(now)
-	g.text = append(g.text, text...)
+	g.text = appendDoubling(g.text, text)
 	g.hub.opts.Writer.Append(g.msg.ID, text)
 	g.scheduleLocked(now, g.sent == 0)
+}
+
+// appendDoubling appends text to b, doubling b's capacity when it is
+// full: append grows a large slice by about a quarter, so an answer's
+// text was copied about five times its length over its growth, twice
+// doubling.
+func appendDoubling(b []byte, text string) []byte {
+	if len(b)+len(text) > cap(b) {
+		b = slices.Grow(b, max(len(text), len(b)))
+	}
+	return append(b, text...)
 }
 
 // tokenLocked counts one piece of text or reasoning; conv.mu is held.
@@ -240,11 +254,26 @@ func (g *generation) flushLocked(now time.Time) {
 	if len(g.text) == g.sent {
 		return
 	}
-	f := protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), int64(g.rsent), g.text[g.sent:])
+	f := g.deltaLocked()
 	g.sent = len(g.text)
 	g.lastFlush = now
 	g.conv.deliverLocked(f)
+	f.Release() // the hub's own hold (deltaLocked)
 	g.hub.opts.Metrics.DeltaSent(len(g.conv.subs))
+}
+
+// deltaLocked encodes the text not yet sent as a delta. When every tab
+// releases the frames it is handed (FrameReleaser) and the bus's outbox
+// does not keep them (a single instance), the delta is built in a frame
+// of the answer's that every tab has released (g.frames), held once more
+// by the hub until it has handed it to every tab; otherwise in a new one.
+// conv.mu is held.
+func (g *generation) deltaLocked() *protocol.Frame {
+	c, seq, rseq, text := g.conv, int64(len(g.text)), int64(g.rsent), g.text[g.sent:]
+	if c.out == nil && c.subs.release() {
+		return g.frames.DeltaAt(g.msg.ConversationID, g.msg.ID, seq, rseq, text, len(c.subs)+1)
+	}
+	return protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, seq, rseq, text)
 }
 
 // run streams the answer and finishes it; it owns the generation's goroutine.

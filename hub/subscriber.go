@@ -51,6 +51,19 @@ type DrainWatcher interface {
 	WatchDrain()
 }
 
+// FrameReleaser is what a Subscriber may also implement to say that it
+// calls Release on every frame Deliver hands it, once, after its last
+// read of the frame (its Data included: the write to its client done),
+// or when it drops the frame unwritten. The hub then builds an answer's
+// next delta in a frame every tab released (protocol.Frames) rather than
+// allocating one per delta; a frame a subscriber never releases is never
+// reused. A subscriber that keeps a frame past its Release, or releases
+// one twice, lets the hub overwrite bytes another tab may still be
+// writing.
+type FrameReleaser interface {
+	ReleasesFrames()
+}
+
 // follower is one subscriber of a conversation with the optional
 // interfaces it implements, asserted once when it starts following rather
 // than at every delta.
@@ -58,6 +71,8 @@ type follower struct {
 	sub   Subscriber
 	busy  Busy         // nil when sub does not implement Busy
 	drain DrainWatcher // nil when sub does not implement DrainWatcher
+	// releases: sub implements FrameReleaser.
+	releases bool
 }
 
 // followers is the set of a conversation's subscribers, in the order they
@@ -75,12 +90,24 @@ func (fs *followers) add(sub Subscriber) {
 	f := follower{sub: sub}
 	f.busy, _ = sub.(Busy)
 	f.drain, _ = sub.(DrainWatcher)
+	_, f.releases = sub.(FrameReleaser)
 	*fs = append(*fs, f)
 }
 
 // remove takes sub out of the set, keeping the others' order.
 func (fs *followers) remove(sub Subscriber) {
 	*fs = slices.DeleteFunc(*fs, func(f follower) bool { return f.sub == sub })
+}
+
+// release reports whether every subscriber in the set releases the
+// frames it is handed (FrameReleaser).
+func (fs followers) release() bool {
+	for i := range fs {
+		if !fs[i].releases {
+			return false
+		}
+	}
+	return true
 }
 
 // has reports whether sub is in the set.

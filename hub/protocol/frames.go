@@ -16,6 +16,9 @@ type Frame struct {
 	Seq            int64  // resume cursor of a delta or done (in the SSE id, see EventID)
 	RSeq           int64  // reasoning cursor of a reasoning, delta or done frame (see EventID)
 	Data           []byte // the JSON object, without a trailing newline
+	// rec is the recycled frame f is, when it is one (Frames.DeltaAt),
+	// for Release; nil otherwise.
+	rec *recycled
 }
 
 // IsDone reports whether f is the done frame of the answer messageID.

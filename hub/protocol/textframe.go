@@ -14,23 +14,32 @@ import (
 // allocation (allocFrame) where json.Marshal took four. cursor is
 // the value of the frame's cursor member, "seq" or "rseq".
 func textFrame[T string | []byte](f Frame, cursor string, at int64, text T) *Frame {
+	p, b := allocFrame(f, textNeed(&f, cursor, text))
+	p.Data = appendTextFrame(b, p, cursor, at, text)
+	return p
+}
+
+// textNeed is the most bytes textFrame may write for f and text.
+func textNeed[T string | []byte](f *Frame, cursor string, text T) int {
 	// 80: the member names, quotes and punctuation, and up to 20 digits.
-	need := 80 + len(f.Type) + len(cursor) + len(f.ConversationID) + len(f.MessageID) + len(text) + len(text)/8
-	p, b := allocFrame(f, need)
+	return 80 + len(f.Type) + len(cursor) + len(f.ConversationID) + len(f.MessageID) + len(text) + len(text)/8
+}
+
+// appendTextFrame appends the JSON of f, a delta or reasoning frame, to b.
+func appendTextFrame[T string | []byte](b []byte, f *Frame, cursor string, at int64, text T) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, p.Type)
+	b = appendJSONString(b, f.Type)
 	b = append(b, `,"conversationId":`...)
-	b = appendJSONString(b, p.ConversationID)
+	b = appendJSONString(b, f.ConversationID)
 	b = append(b, `,"messageId":`...)
-	b = appendJSONString(b, p.MessageID)
+	b = appendJSONString(b, f.MessageID)
 	b = append(b, ',', '"')
 	b = append(b, cursor...)
 	b = append(b, '"', ':')
 	b = strconv.AppendInt(b, at, 10)
 	b = append(b, `,"text":`...)
 	b = appendJSONString(b, text)
-	p.Data = append(b, '}')
-	return p
+	return append(b, '}')
 }
 
 // allocFrame returns a copy of f and an empty buffer of at least need

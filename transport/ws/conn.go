@@ -111,10 +111,14 @@ func (c *conn) Deliver(f *protocol.Frame) {
 	c.kickMu.Lock()
 	if c.kicked {
 		c.kickMu.Unlock()
+		f.Release()
 		return
 	}
 	queued := c.queue.Push(f)
 	c.kickMu.Unlock()
+	if !queued {
+		f.Release()
+	}
 	if !queued && c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
 		c.countSlow(slow.QueueFull)
 	}
@@ -126,6 +130,11 @@ func (c *conn) countSlow(reason string) {
 		c.h.opts.Metrics.SlowClientDisconnected(reason)
 	}
 }
+
+// ReleasesFrames implements hub.FrameReleaser: every frame Deliver takes
+// is released once it is written (write) or dropped by Deliver; one still
+// queued when the connection ends is not, and is not reused.
+func (c *conn) ReleasesFrames() {}
 
 // Busy implements hub.Busy: frames wait in the queue or one is being
 // written, so the hub merges the next deltas rather than adding a frame.
@@ -365,6 +374,7 @@ func (c *conn) write(f *protocol.Frame) error {
 	c.watchdog.start()
 	err := c.ws.Write(context.Background(), websocket.MessageText, f.Data)
 	c.watchdog.done()
+	f.Release() // the library copied the bytes (to the socket or the cork)
 	return err
 }
 
