@@ -35,6 +35,7 @@ type choiceFields struct {
 type chunkDecoder struct {
 	scanner
 	fields chunkFields
+	texts  textArena // the strings of the fields (their text is kept past the next decode)
 }
 
 // decode returns what chatd reads of raw, one chunk's JSON as go-openai's
@@ -240,7 +241,7 @@ func (d *chunkDecoder) choiceMember(ch *choiceFields, index *int, idx, depth int
 			return d.deltaMember(ch, idx)
 		})
 	case choiceFinish:
-		ch.finish, ok = d.text()
+		ch.finish, ok = d.text(&d.texts)
 	case choiceLogprobs, choiceFilterResults:
 		ok = d.null()
 	}
@@ -252,11 +253,11 @@ func (d *chunkDecoder) deltaMember(ch *choiceFields, idx int) bool {
 	ok := true
 	switch idx {
 	case deltaContent:
-		ch.content, ok = d.text()
+		ch.content, ok = d.text(&d.texts)
 	case deltaReasoning:
-		ch.reasoning, ok = d.text()
+		ch.reasoning, ok = d.text(&d.texts)
 	case deltaRefusal:
-		ch.refusal, ok = d.text()
+		ch.refusal, ok = d.text(&d.texts)
 	case deltaRole:
 		_, ok = d.skipString()
 	case deltaFunctionCall, deltaToolCalls:

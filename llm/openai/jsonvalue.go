@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"strings"
 	"unicode/utf8"
 
 	"chatd/internal/jsonhex"
@@ -124,9 +125,9 @@ func (c *scanner) skipString() (esc, ok bool) {
 	return c.stringEsc()
 }
 
-// text decodes the string or null (as "") at c.i as encoding/json does
-// and moves past it.
-func (c *scanner) text() (string, bool) {
+// text decodes the string or null (as "") at c.i as encoding/json does,
+// cut from a (see textArena), and moves past it.
+func (c *scanner) text(a *textArena) (string, bool) {
 	start := c.i
 	esc, ok := c.skipString()
 	if !ok || c.in[start] == 'n' {
@@ -134,10 +135,54 @@ func (c *scanner) text() (string, bool) {
 	}
 	raw := c.in[start+1 : c.i-1]
 	if !esc && utf8.Valid(raw) {
-		return string(raw), true
+		return a.cut(raw), true
 	}
-	buf := make([]byte, 0, len(raw)+2*utf8.UTFMax)
-	return string(jsonhex.AppendUnquoted(buf, raw)), true
+	return a.unquoted(raw), true
+}
+
+// textArena cuts the strings of a stream's chunks out of a block of a few
+// kilobytes at a time, where each took an allocation of its own (a
+// token's text is a few bytes). The block is a strings.Builder: a string
+// it returned keeps the bytes it was cut from, which the builder never
+// writes again (it only appends, and copies when it grows), so no string
+// is ever overwritten; a full block is left to the strings cut from it
+// and a new one started. A string kept (the store writer holds each piece
+// until the next checkpoint) keeps its block alive: at most arenaBlock
+// bytes, of the same answer's text. It is used by one goroutine.
+type textArena struct {
+	block   strings.Builder
+	scratch []byte // an escaped string's decoding, before it is cut
+}
+
+// arenaBlock is the size of a textArena's block; a string longer than a
+// quarter of it is allocated alone.
+const arenaBlock = 2 << 10
+
+// cut returns a string of p's bytes.
+func (a *textArena) cut(p []byte) string {
+	switch {
+	case len(p) == 0:
+		return ""
+	case len(p) > arenaBlock/4:
+		return string(p)
+	case a.block.Cap()-a.block.Len() < len(p):
+		a.block = strings.Builder{}
+		a.block.Grow(arenaBlock)
+	}
+	start := a.block.Len()
+	a.block.Write(p)
+	return a.block.String()[start:]
+}
+
+// unquoted returns the string the JSON string raw (without its quotes)
+// decodes to, as encoding/json decodes it.
+func (a *textArena) unquoted(raw []byte) string {
+	a.scratch = jsonhex.AppendUnquoted(a.scratch[:0], raw)
+	s := a.cut(a.scratch)
+	if cap(a.scratch) > arenaBlock {
+		a.scratch = nil // a long string's: not kept
+	}
+	return s
 }
 
 // int reads the integer or null (as 0) at c.i; it fails on a number that
