@@ -116,6 +116,15 @@ type child struct {
 // free port; it is killed when the test ends.
 func startProcess(t *testing.T, env map[string]string) *child {
 	t.Helper()
+	c := childCommand(t, env)
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	return c.start(t)
+}
+
+// childCommand is chatd's command as startProcess runs it (on a free
+// port), not started; its output is the caller's to set.
+func childCommand(t *testing.T, env map[string]string) *child {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +137,13 @@ func startProcess(t *testing.T, env map[string]string) *child {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	c := &child{url: "http://" + addr, cmd: cmd, logs: &syncbuf.Buffer{}}
-	cmd.Stdout, cmd.Stderr = c.logs, c.logs
+	return &child{url: "http://" + addr, cmd: cmd, logs: &syncbuf.Buffer{}}
+}
+
+// start starts c's command; it is killed when the test ends.
+func (c *child) start(t *testing.T) *child {
+	t.Helper()
+	cmd := c.cmd
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chatd: %v", err)
 	}

@@ -26,7 +26,15 @@ import (
 // second signal: a terminal that hangs up may deliver it more than once
 // (the shell passes its own on to its jobs, besides the terminal's), and
 // that is no operator in a hurry.
+//
+// SIGPIPE is ignored: chatd's logs go to stdout, and whatever reads them
+// may go away (a FIFO's reader killed, pm2's daemon killed, `chatd | cat`
+// hung up with its terminal). Go's default then is to exit with SIGPIPE
+// at the first write to stdout or stderr, with no shutdown (the signal's
+// own log line was that write); ignored, the write fails with EPIPE, the
+// log line is lost, and the shutdown goes on as for any stop.
 func stopSignals(logger *slog.Logger) (ctx context.Context, stop func()) {
+	signal.Ignore(syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(context.Background())
