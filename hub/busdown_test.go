@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/internal/waitctx"
 	"chatd/persistence"
 )
 
@@ -44,7 +45,8 @@ func TestClusterRefusedWhileDownLeavesNothing(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			if err := a.waitPublished(ctx); err != nil {
+			// The publishers themselves: waitPublished gives up at once on a bus that is down.
+			if err := waitctx.Wait(ctx, &a.pubs); err != nil {
 				t.Fatalf("the refused sends left work waiting for the bus: %v", err)
 			}
 		})

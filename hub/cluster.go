@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ type cluster struct {
 	stopped bool
 	taking  map[string]bool     // answers being taken over here, by message id
 	ends    map[string]*lockEnd // locks abortLock gives up, by message id
+	sending map[string]int      // answers whose publisher runs (spawnPublisher), by message id
 	pubs    sync.WaitGroup      // publishers of local answers (publish.go)
 	bg      sync.WaitGroup      // mirrors and orphan take-overs
 }
@@ -41,7 +43,8 @@ func newCluster(bus Bus, m Metrics) cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	mb, isMem := bus.(*MemBus)
 	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busm: busMetricsOf(m),
-		busCtx: ctx, stopBus: cancel, taking: make(map[string]bool), ends: make(map[string]*lockEnd)}
+		busCtx: ctx, stopBus: cancel, taking: make(map[string]bool), ends: make(map[string]*lockEnd),
+		sending: make(map[string]int)}
 }
 
 // lockEnd is the end of a lock of this instance whose answer never ran,
@@ -147,13 +150,93 @@ func (cl *cluster) stopBusWork() {
 	cl.bg.Wait()
 }
 
-// waitPublished waits until every local answer's frames were published
-// and its lock released, or ctx ends.
-func (cl *cluster) waitPublished(ctx context.Context) error {
-	if err := waitctx.Wait(ctx, &cl.pubs); err != nil {
-		return fmt.Errorf("publish the last frames to the cluster: %w", err)
+// spawnPublisher runs fn, the publisher of answer a (publish.go), on a
+// goroutine counted in pubs, unless bus work was stopped; while it runs,
+// a is among those waitPublished names as unpublished.
+func (cl *cluster) spawnPublisher(a AnswerRef, fn func()) bool {
+	id := a.MessageID
+	cl.bgMu.Lock()
+	cl.sending[id]++
+	cl.bgMu.Unlock()
+	done := func() {
+		cl.bgMu.Lock()
+		defer cl.bgMu.Unlock()
+		if cl.sending[id]--; cl.sending[id] <= 0 {
+			delete(cl.sending, id)
+		}
 	}
-	return nil
+	if !cl.spawn(&cl.pubs, func() { defer done(); fn() }) {
+		done()
+		return false
+	}
+	return true
+}
+
+// unpublished names the local answers (message ids) whose frames or
+// lock release the bus has not taken yet: their publishers, and the
+// locks abortLock gives up.
+func (cl *cluster) unpublished() []string {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	ids := make([]string, 0, len(cl.sending))
+	for id := range cl.sending {
+		ids = append(ids, id)
+	}
+	for id, e := range cl.ends {
+		if e.users > 0 && cl.sending[id] == 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// busDownPoll is how often waitPublished asks the bus whether it is
+// usable (Bus.Health, which hub/natsbus and MemBus answer without I/O).
+const busDownPoll = 50 * time.Millisecond
+
+// waitPublished waits until every local answer's frames were published
+// and its lock released, or ctx ends (an error), or the bus is unusable
+// (Bus.Health fails: no connection for its outage grace, or this
+// instance's lease not renewed). What is not published then waits on a
+// connection that is down, for nothing: it is given up with a warning
+// naming the answers, and nothing is lost. Each answer's final state was
+// handed to the batching writer (Shutdown waited for its end), so its tabs elsewhere
+// find it at their next load, and its lock, which names this instance,
+// is ended by another instance's take-over once this one's lease expires
+// (or by the sweep of answers left streaming): no answer stays running
+// for the cluster.
+func (h *Hub) waitPublished(ctx context.Context) error {
+	if h.solo {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { h.pubs.Wait(); close(done) }() // ends once stopBusWork has stopped the publishers
+	tick := time.NewTicker(busDownPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("publish the last frames to the cluster: %w", ctx.Err())
+		default:
+		}
+		if err := h.bus.Health(ctx); err != nil && ctx.Err() == nil {
+			// None named: the last publishers are returning (done is about to close).
+			if ids := h.unpublished(); len(ids) > 0 {
+				h.log.Warn("cluster bus unusable at shutdown: the last frames of these answers are not published (each is stored; "+
+					"another instance ends its lock once this one's lease expires)", "answers", ids, "err", err)
+			}
+			return nil
+		}
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
 }
 
 // retry calls fn until it succeeds or bus work stops (false), with a
@@ -653,7 +736,8 @@ func (h *Hub) BusHealth(ctx context.Context) error {
 // over the bus, on other instances (where this instance's tabs reconnect),
 // until they end or ctx ends. Then it ends what still runs as Shutdown
 // does (stored as interrupted, done sent) and waits up to FinishTimeout
-// for that and for the last frames to be published.
+// for that and for the last frames to be published (not once the bus is
+// unusable: see waitPublished).
 func (h *Hub) Drain(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true

@@ -87,7 +87,7 @@ func (h *Hub) publishLocked(c *conv) {
 	}
 	o := &outbox{ref: *c.lock, conv: c, wake: make(chan struct{}, 1)}
 	c.lock = nil
-	if h.spawn(&h.pubs, func() { h.publish(o) }) {
+	if h.spawnPublisher(o.ref, func() { h.publish(o) }) {
 		c.out = o
 	}
 }

@@ -505,7 +505,14 @@ func (b *Bus) watch(ctx context.Context, w *watched) {
 		}
 		w.view.begin()
 		b.mirror(ctx, w, kw)
-		_ = kw.Stop()
+		// Stopping deletes the watcher's consumer on the server, a
+		// request: while cut off from NATS it would wait out its timeout
+		// (5 s) for nothing. When the bus closes then, it is left to
+		// Close, whose Drain drops the subscription (the server drops
+		// the ephemeral consumer by itself).
+		if ctx.Err() == nil || b.nc.IsConnected() {
+			_ = kw.Stop()
+		}
 		cancel()
 	}
 }

@@ -340,36 +340,75 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 // and the running answers go on streaming to the tabs over the bus until
 // they end or ctx ends (the rest are then interrupted as above); then the
 // writer drains and the bus is closed (the instance leaves the cluster).
+// When the bus is unusable as Shutdown begins (no other instance could
+// receive the answers' frames, nor the tabs follow them there), it stops
+// as a single instance does instead (stopAlone).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
-		if a.cfg.Bus != nil {
+		if a.cfg.Bus != nil && !a.drainAlone(ctx) {
 			a.err = a.drainCluster(ctx)
 			return
 		}
-		errHub := a.hub.Shutdown(ctx)
-		// The grace may be spent waiting for the answers: the sockets get
-		// a bound of their own to write the done frames queued and their
-		// close frames (1001), rather than being cut with the grace; the
-		// streams are waited for, as the HTTP server cuts what is left
-		// once Shutdown returns.
-		sctx, cancelSockets := atLeast(ctx, closeSocketsTimeout)
-		defer cancelSockets()
-		a.sse.Shutdown()
-		errWS := a.ws.Shutdown(sctx)
-		errSSE := a.sse.Wait(sctx)
-		a.stopHub()
-		<-a.hubDone
-		a.closeModel()
-		// The grace may be spent waiting for answers whose last writes the
-		// store holds up: those writes get their own bound, as in a
-		// cluster's drain, rather than being abandoned with the grace.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
-		defer cancel()
-		errWriter := a.writer.Close(fctx)
-		a.err = errors.Join(errHub, errWS, errSSE, errWriter, a.accounts.Wait(fctx))
+		a.err = a.stopAlone(ctx)
 	})
 	return a.err
+}
+
+// drainAlone reports whether this instance of a cluster stops as a single
+// instance does: its bus is unusable (Bus.Health), so a rolling restart's
+// drain would close its tabs for nothing, and stream its answers to
+// nobody until the grace ends. It logs why.
+func (a *App) drainAlone(ctx context.Context) bool {
+	hctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	if err := a.cfg.Bus.Health(hctx); err != nil {
+		a.cfg.Logger.Warn("cluster bus unusable at shutdown: stopping as a single instance (running answers interrupted now, "+
+			"their tabs get their done before the close)", "err", err)
+		return true
+	}
+	return false
+}
+
+// busTimeout bounds the check of the cluster bus's health as Shutdown
+// begins (which does no I/O with hub/natsbus).
+const busTimeout = 5 * time.Second
+
+// stopAlone is Shutdown of a single instance (see Shutdown), also of a
+// cluster's instance whose drain would help no one (drainAlone): then,
+// first, no account deletion begins to end its user's live work, and
+// those under way are waited for (waitEndingUsers), before the hub stops
+// its bus work; and the bus is closed last.
+func (a *App) stopAlone(ctx context.Context) error {
+	var errEnding error
+	if a.cfg.Bus != nil {
+		errEnding = a.waitEndingUsers(ctx)
+	}
+	errHub := a.hub.Shutdown(ctx)
+	// The grace may be spent waiting for the answers: the sockets get
+	// a bound of their own to write the done frames queued and their
+	// close frames (1001), rather than being cut with the grace; the
+	// streams are waited for, as the HTTP server cuts what is left
+	// once Shutdown returns.
+	sctx, cancelSockets := atLeast(ctx, closeSocketsTimeout)
+	defer cancelSockets()
+	a.sse.Shutdown()
+	errWS := a.ws.Shutdown(sctx)
+	errSSE := a.sse.Wait(sctx)
+	a.stopHub()
+	<-a.hubDone
+	a.closeModel()
+	// The grace may be spent waiting for answers whose last writes the
+	// store holds up: those writes get their own bound, as in a
+	// cluster's drain, rather than being abandoned with the grace.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
+	defer cancel()
+	errWriter := a.writer.Close(fctx)
+	var errBus error
+	if a.cfg.Bus != nil {
+		errBus = a.cfg.Bus.Close(fctx)
+	}
+	return errors.Join(errEnding, errHub, errWS, errSSE, errWriter, errBus, a.accounts.Wait(fctx))
 }
 
 // closeModel closes the model if it can be closed (llm.Router ends its
