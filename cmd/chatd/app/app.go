@@ -340,9 +340,9 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 // and the running answers go on streaming to the tabs over the bus until
 // they end or ctx ends (the rest are then interrupted as above); then the
 // writer drains and the bus is closed (the instance leaves the cluster).
-// When the bus is unusable as Shutdown begins (no other instance could
-// receive the answers' frames, nor the tabs follow them there), it stops
-// as a single instance does instead (stopAlone).
+// When the bus is unusable as Shutdown begins, or shows no other live
+// instance (none could receive the answers' frames, nor the tabs follow
+// them there), it stops as a single instance does instead (stopAlone).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
@@ -356,15 +356,23 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 // drainAlone reports whether this instance of a cluster stops as a single
-// instance does: its bus is unusable (Bus.Health), so a rolling restart's
-// drain would close its tabs for nothing, and stream its answers to
-// nobody until the grace ends. It logs why.
+// instance does: its bus is unusable (Bus.Health), or the bus sees no
+// other live instance (a bus with Instances, hub/natsbus: this one's is
+// the only live lease). A rolling restart's drain would then close its
+// tabs for nothing (no instance can take them, nor receive its answers'
+// frames) and stream its answers to nobody until the grace ends. It logs
+// why.
 func (a *App) drainAlone(ctx context.Context) bool {
 	hctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	if err := a.cfg.Bus.Health(hctx); err != nil {
 		a.cfg.Logger.Warn("cluster bus unusable at shutdown: stopping as a single instance (running answers interrupted now, "+
 			"their tabs get their done before the close)", "err", err)
+		return true
+	}
+	if b, ok := a.cfg.Bus.(interface{ Instances() int }); ok && b.Instances() == 1 {
+		a.cfg.Logger.Info("no other instance of the cluster is live: stopping as a single instance (running answers interrupted now, " +
+			"their tabs get their done before the close)")
 		return true
 	}
 	return false

@@ -106,3 +106,55 @@ func untilOrClosed(t *testing.T, cl *client, match func(frame) bool) []frame {
 		}
 	}
 }
+
+// TestClusterStopOnlyInstance: SIGTERM (Shutdown) on the only live
+// instance of a cluster while it streams an answer stops it as a single
+// instance stops: the answer is interrupted at once, its tab gets the done
+// (interrupted, the text it has) before the 1001 close, the answer is
+// stored so, and Shutdown returns nil well within the grace. Before, the
+// rolling restart's drain closed the tab 1001 at once (to reconnect to an
+// instance there was none of), streamed the answer to nobody for the
+// whole grace, then stored it interrupted: a grace of downtime for
+// nothing.
+func TestClusterStopOnlyInstance(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{instances: 1})
+	a := c.nodes[0]
+	waitFor(t, "the instance to see its own lease", func() bool { return c.buses[0].Instances() == 1 })
+	u := a.register(t)
+	tab := a.dial(t, u)
+	ack := tab.start("alone [[fake tokens=100000 delay=5ms]]")
+	seen := tab.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == ack.MessageID })
+
+	const grace = 10 * time.Second
+	began := time.Now()
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		shut <- a.app.Shutdown(ctx)
+	}()
+	seen = append(seen, untilOrClosed(t, tab, isDone(ack.MessageID))...)
+	text, done := answer(t, live(seen), ack.MessageID)
+	if done.Status != "interrupted" {
+		t.Fatalf("the tab's done: %s", done.raw)
+	}
+	if code := tab.closeStatus(); code != websocket.StatusGoingAway {
+		t.Fatalf("the tab closed with %d after its done, want 1001", code)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("shutdown of the only instance: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the shutdown never ended")
+	}
+	if took := time.Since(began); took > 4*time.Second {
+		t.Fatalf("the shutdown took %s of a %s grace", took, grace)
+	}
+	m, err := a.store.Message(context.Background(), u.ID, ack.MessageID)
+	if err != nil || m.Status != persistence.StatusInterrupted || m.Content != text {
+		t.Fatalf("stored %s with %d bytes (%v); the tab got %d", m.Status, len(m.Content), err, len(text))
+	}
+}
