@@ -116,6 +116,12 @@ describe('text', () => {
     ['40 nested boxes each lowered 19em', `$${'\\raisebox{-19em}{'.repeat(40)}x${'}'.repeat(40)}$`],
     ['40 row gaps of -19em', `$$\\begin{aligned}${'a\\\\[-19em]'.repeat(40)}b\\end{aligned}$$`],
     ['30 kerns of -19em from macros', '$\\def\\a{\\kern-19em\\kern-19em}\\def\\b{\\a\\a\\a\\a}\\def\\c{\\b\\b\\b\\b}\\c\\c x$'],
+    // The branch of a \mathchoice that is drawn.
+    ['a \\mathchoice with a kern of -30em', '$\\mathchoice{\\kern-30em}{}{}{} x$'],
+    ['\\mathchoices adding up', `$${'\\mathchoice{\\kern-19em}{\\kern-19em}{}{}'.repeat(6)} x$`],
+    // Positive vertical lengths add up too.
+    ['40 nested boxes each raised 19em', `$${'\\raisebox{19em}{'.repeat(40)}x${'}'.repeat(40)}$`],
+    ['40 row gaps of 19em', `$$\\begin{aligned}${'a\\\\[19em]'.repeat(40)}b\\end{aligned}$$`],
   ];
   for (const [name, src] of tooLarge) {
     it(`shows math with ${name} as its source`, () => {
@@ -145,6 +151,19 @@ describe('text', () => {
     // 200 of \! and 200 of \, (what they expand to: \mkern∓3mu; maxExpand
     // allows some 80 of the macros in one formula): 67em in all.
     ['a long formula with many small spaces', `$$${'x\\!y\\,'.repeat(50)}${'x\\mkern-3mu y\\mkern3mu '.repeat(150)}z$$`],
+    // A positive horizontal space widens the formula as its text does (a
+    // display formula scrolls sideways in .math-block): not counted. 60
+    // lines of 4em each (\quad 1em, \qquad 2em): 240em across rows that
+    // never line up.
+    [
+      'a derivation of 60 aligned lines',
+      `$$\\begin{aligned}${Array.from({ length: 60 }, (_, i) => `x_{${i}} &= a_{${i}} + b_{${i}} \\quad\\Rightarrow\\quad y_{${i}} = 2x_{${i}} \\qquad\\text{(from eq. ${i})}`).join(' \\\\ ')}\\end{aligned}$$`,
+    ],
+    // \pmod's space is a \mathchoice of four (18mu or 8mu) of which one is drawn.
+    ['45 of \\pmod', `$$${Array.from({ length: 45 }, (_, i) => `a_{${i}} \\equiv ${i} \\pmod{7}`).join(', ')}$$`],
+    ['wide spaces in a row', `$$${'x\\hspace{20em}'.repeat(10)}$$`],
+    // Four branches of -5em, one drawn: 30em, not 120em.
+    ['\\mathchoices of negative kerns', `$$x${'\\mathchoice{\\kern-5em}{\\kern-5em}{\\kern-5em}{\\kern-5em}'.repeat(6)}y$$`],
   ])('renders math with %s', (_, src) => {
     const el = dom(src);
     expect(el.querySelector('.katex-error')).toBeNull();

@@ -25,13 +25,16 @@ const inlineRule = /^\$(?![\s$])((?:\\[\s\S]|[^\\$\n])+?)\$(?!\d)/;
  */
 const MAX_LENGTH_EM = 20;
 /**
- * MAX_TOTAL_EM bounds the lengths of a formula added up (their sizes, a
- * positive one counted as KaTeX caps it): lengths that each pass add up,
- * 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of -19em,
- * 30 kerns of -19em (by hand or from macros). How far anything is moved
- * or stretched is at most this sum. Ordinary formulas stay far below it:
- * \quad is 1em, \, and \! a sixth of one (200 of each: 67em), a matrix's
- * row gaps a few points.
+ * MAX_TOTAL_EM bounds the lengths of a formula that can blow its layout up,
+ * added up: the negative ones (any direction) and the vertical ones
+ * (raises, a rule's height and shift, row gaps, fraction bars), each
+ * below -MAX_LENGTH_EM alone but adding up: 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of
+ * -19em, 30 kerns of -19em (by hand or from macros). A positive horizontal
+ * space (\quad, \hspace, a rule's width) widens the formula as its text
+ * does, wrapping or scrolling sideways like it (.math-block scrolls, an
+ * inline formula the message list): not counted, so 60 aligned lines of
+ * \quad and \qquad render. Ordinary formulas stay far below it: \! is a
+ * sixth of an em, a matrix's row gaps a few points.
  */
 const MAX_TOTAL_EM = 100;
 
@@ -45,7 +48,7 @@ const settings = {
 } as const;
 
 /** TOO_LARGE is the reason a formula whose lengths are too large (tooLarge) is refused (the shown source's title). */
-export const TOO_LARGE = `The lengths in this formula are too large (one below -${MAX_LENGTH_EM}em, or ${MAX_TOTAL_EM}em in all); it is shown as written.`;
+export const TOO_LARGE = `The lengths in this formula are too large (one below -${MAX_LENGTH_EM}em, or ${MAX_TOTAL_EM}em in all of the negative and vertical ones); it is shown as written.`;
 
 /** renderTex renders TeX to HTML; bad TeX, or TeX with too large a length, is shown as its source, never thrown. */
 export function renderTex(tex: string, display: boolean): string {
@@ -98,14 +101,10 @@ const relativeUnits = new Set(['em', 'ex', 'mu']);
 const sizeMultipliers = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.44, 1.728, 2.074, 2.488];
 
 /**
- * tooLarge says whether the formula's lengths (kerns, rules, raises, row
- * gaps, fraction bars...) are too large: one below -MAX_LENGTH_EM, or all
- * of them together beyond MAX_TOTAL_EM, each counted by its size in ems of
- * the normal font size, a positive one at most what maxSize leaves of it.
- * It reads KaTeX's parse tree (macros expanded) for every {number, unit},
- * whatever node holds it. Sizes made smaller (\scriptstyle) are counted
- * as if not. TeX that does not parse is left to renderTex (KaTeX shows it
- * as an error).
+ * tooLarge says whether the formula's lengths are too large: one below
+ * -MAX_LENGTH_EM, or those counted (budget) beyond MAX_TOTAL_EM. It reads
+ * KaTeX's parse tree (macros expanded). TeX that does not parse is left to
+ * renderTex (KaTeX shows it as an error).
  */
 function tooLarge(tex: string, display: boolean): boolean {
   let tree: unknown;
@@ -114,9 +113,7 @@ function tooLarge(tex: string, display: boolean): boolean {
   } catch {
     return false;
   }
-  const sizes: number[] = [];
-  eachLength(tree, 1, (m, scale) => sizes.push(emSize(m, scale)));
-  return sizes.some((em) => em < -MAX_LENGTH_EM) || sizes.reduce((sum, em) => sum + Math.abs(em), 0) > MAX_TOTAL_EM;
+  return budget(tree, 1, false) > MAX_TOTAL_EM;
 }
 
 /**
@@ -129,21 +126,49 @@ function emSize(m: Measurement, scale: number): number {
   return Math.min(em, MAX_LENGTH_EM * scale);
 }
 
+/** The horizontal lengths, by node type and key: a positive one is not counted. Any other length counts as vertical. */
+const horizontalLengths = new Set(['kern.dimension', 'rule.width', 'includegraphics.width']);
+/** The nodes of which one branch is drawn, by type: a \mathchoice's four styles, the HTML beside the hidden MathML. */
+const oneBranchDrawn: Record<string, readonly string[]> = {
+  mathchoice: ['display', 'text', 'script', 'scriptscript'],
+  htmlmathml: ['html', 'mathml'],
+};
+
 /**
- * eachLength calls f with every length in the parse tree node and the size
- * multiplier it is drawn at (the nearest \tiny ... \Huge above it: they are
- * absolute); source locations are not walked.
+ * budget adds up, in ems of the normal font size, the lengths in the parse
+ * tree node that can blow a layout up: negative ones by their size,
+ * vertical ones by theirs (a positive one capped as KaTeX caps it); a
+ * positive horizontal one (horizontal: the node is one) counts nothing.
+ * A length below -MAX_LENGTH_EM counts as Infinity. Of a node of which
+ * one branch is drawn it counts the largest branch. Lengths in em, ex or
+ * mu are scaled by the nearest \tiny ... \Huge above them (they are
+ * absolute); sizes made smaller (\scriptstyle) are counted as if not.
+ * Source locations are not walked.
  */
-function eachLength(node: unknown, scale: number, f: (m: Measurement, scale: number) => void): void {
-  if (node === null || typeof node !== 'object') return;
-  if (Array.isArray(node)) {
-    for (const n of node) eachLength(n, scale, f);
-    return;
+function budget(node: unknown, scale: number, horizontal: boolean): number {
+  if (node === null || typeof node !== 'object') return 0;
+  if (Array.isArray(node)) return node.reduce((sum: number, n) => sum + budget(n, scale, false), 0);
+  const n = node as Partial<Measurement> & { type?: unknown; size?: unknown };
+  if (typeof n.number === 'number' && typeof n.unit === 'string') return counted(emSize(n as Measurement, scale), horizontal);
+  const type = typeof n.type === 'string' ? n.type : '';
+  const inner = type === 'sizing' && typeof n.size === 'number' ? (sizeMultipliers[n.size - 1] ?? scale) : scale;
+  const branches = oneBranchDrawn[type];
+  let sum = 0;
+  let largest = 0;
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'loc') continue;
+    const b = budget(v, inner, horizontalLengths.has(`${type}.${k}`));
+    if (branches?.includes(k)) largest = Math.max(largest, b);
+    else sum += b;
   }
-  const m = node as Partial<Measurement> & { type?: unknown; size?: unknown };
-  if (typeof m.number === 'number' && typeof m.unit === 'string') f(m as Measurement, scale);
-  const inner = m.type === 'sizing' && typeof m.size === 'number' ? (sizeMultipliers[m.size - 1] ?? scale) : scale;
-  for (const [k, v] of Object.entries(node)) if (k !== 'loc') eachLength(v, inner, f);
+  return sum + largest;
+}
+
+/** counted is what a length of em ems counts in a budget. */
+function counted(em: number, horizontal: boolean): number {
+  if (em < -MAX_LENGTH_EM) return Infinity;
+  if (em < 0) return -em;
+  return horizontal ? 0 : em;
 }
 
 /** mathExtension returns the marked extension. */
