@@ -122,6 +122,8 @@ describe('text', () => {
     // Positive vertical lengths add up too.
     ['40 nested boxes each raised 19em', `$${'\\raisebox{19em}{'.repeat(40)}x${'}'.repeat(40)}$`],
     ['40 row gaps of 19em', `$$\\begin{aligned}${'a\\\\[19em]'.repeat(40)}b\\end{aligned}$$`],
+    // Rows \arraystretch times as tall: 240,000em.
+    ['a matrix stretched 100,000 times', '$$\\def\\arraystretch{100000}\\begin{matrix}a\\\\b\\end{matrix}$$'],
   ];
   for (const [name, src] of tooLarge) {
     it(`shows math with ${name} as its source`, () => {
@@ -164,6 +166,7 @@ describe('text', () => {
     ['wide spaces in a row', `$$${'x\\hspace{20em}'.repeat(10)}$$`],
     // Four branches of -5em, one drawn: 30em, not 120em.
     ['\\mathchoices of negative kerns', `$$x${'\\mathchoice{\\kern-5em}{\\kern-5em}{\\kern-5em}{\\kern-5em}'.repeat(6)}y$$`],
+    ['a matrix stretched a little', `$$\\def\\arraystretch{1.5}\\begin{pmatrix}${'a & b\\\\'.repeat(40)}\\end{pmatrix}$$`],
   ])('renders math with %s', (_, src) => {
     const el = dom(src);
     expect(el.querySelector('.katex-error')).toBeNull();

@@ -27,8 +27,9 @@ const MAX_LENGTH_EM = 20;
 /**
  * MAX_TOTAL_EM bounds the lengths of a formula that can blow its layout up,
  * added up: the negative ones (any direction) and the vertical ones
- * (raises, a rule's height and shift, row gaps, fraction bars), each
- * below -MAX_LENGTH_EM alone but adding up: 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of
+ * (raises, a rule's height and shift, row gaps, fraction bars, rows an
+ * \arraystretch makes taller), each within MAX_LENGTH_EM alone but adding
+ * up: 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of
  * -19em, 30 kerns of -19em (by hand or from macros). A positive horizontal
  * space (\quad, \hspace, a rule's width) widens the formula as its text
  * does, wrapping or scrolling sideways like it (.math-block scrolls, an
@@ -133,27 +134,30 @@ const oneBranchDrawn: Record<string, readonly string[]> = {
   mathchoice: ['display', 'text', 'script', 'scriptscript'],
   htmlmathml: ['html', 'mathml'],
 };
+/** BASELINE_SKIP_EM is the height of an array's row before \arraystretch (KaTeX's baselineskip, 12pt). */
+const BASELINE_SKIP_EM = 1.2;
 
 /**
  * budget adds up, in ems of the normal font size, the lengths in the parse
  * tree node that can blow a layout up: negative ones by their size,
- * vertical ones by theirs (a positive one capped as KaTeX caps it); a
- * positive horizontal one (horizontal: the node is one) counts nothing.
- * A length below -MAX_LENGTH_EM counts as Infinity. Of a node of which
- * one branch is drawn it counts the largest branch. Lengths in em, ex or
- * mu are scaled by the nearest \tiny ... \Huge above them (they are
- * absolute); sizes made smaller (\scriptstyle) are counted as if not.
- * Source locations are not walked.
+ * vertical ones by theirs (a positive one capped as KaTeX caps it), and
+ * what an \arraystretch above 1 adds to an array's rows (KaTeX caps it
+ * nowhere); a positive horizontal one (horizontal: the node is one)
+ * counts nothing. A length below -MAX_LENGTH_EM counts as Infinity. Of a
+ * node of which one branch is drawn it counts the largest branch. Lengths
+ * in em, ex or mu are scaled by the nearest \tiny ... \Huge above them
+ * (they are absolute); sizes made smaller (\scriptstyle) are counted as
+ * if not. Source locations are not walked.
  */
 function budget(node: unknown, scale: number, horizontal: boolean): number {
   if (node === null || typeof node !== 'object') return 0;
   if (Array.isArray(node)) return node.reduce((sum: number, n) => sum + budget(n, scale, false), 0);
-  const n = node as Partial<Measurement> & { type?: unknown; size?: unknown };
+  const n = node as Partial<Measurement> & { type?: unknown; size?: unknown; arraystretch?: unknown; body?: unknown };
   if (typeof n.number === 'number' && typeof n.unit === 'string') return counted(emSize(n as Measurement, scale), horizontal);
   const type = typeof n.type === 'string' ? n.type : '';
   const inner = type === 'sizing' && typeof n.size === 'number' ? (sizeMultipliers[n.size - 1] ?? scale) : scale;
   const branches = oneBranchDrawn[type];
-  let sum = 0;
+  let sum = type === 'array' ? stretched(n.arraystretch, n.body, scale) : 0;
   let largest = 0;
   for (const [k, v] of Object.entries(node)) {
     if (k === 'loc') continue;
@@ -169,6 +173,12 @@ function counted(em: number, horizontal: boolean): number {
   if (em < -MAX_LENGTH_EM) return Infinity;
   if (em < 0) return -em;
   return horizontal ? 0 : em;
+}
+
+/** stretched is what an \arraystretch above 1 adds to the height of an array's rows (body), in ems of the normal size under a sizing of scale. */
+function stretched(arraystretch: unknown, rows: unknown, scale: number): number {
+  if (typeof arraystretch !== 'number' || arraystretch <= 1 || !Array.isArray(rows)) return 0;
+  return (arraystretch - 1) * BASELINE_SKIP_EM * scale * rows.length;
 }
 
 /** mathExtension returns the marked extension. */
