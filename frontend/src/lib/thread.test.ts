@@ -454,16 +454,31 @@ describe('a reload after more than a page was written elsewhere, some heard live
     expect(ids(t)).toEqual(path);
   });
 
-  it('a page whose oldest message follows a loaded one, or is loaded, joins the thread', () => {
-    const t = complete();
-    const follows = mergeSnapshot(t, conv, [msg('u2', 'a1', 'user', 'more'), msg('a2', 'u2', 'assistant', 'more')], { hasMore: true });
+  it('a page whose oldest message is loaded, or follows a loaded one and is no newer than the newest loaded, joins the thread', () => {
+    const u2 = msg('u2', 'a1', 'user', 'more'); // missed (a cut), made before the version this tab heard live
+    const t = upsertMessage(complete(), msg('a1b', 'u1', 'assistant', 'hello again'));
+    const follows = mergeSnapshot(t, conv, [u2, t.messages.a1b!, msg('a2', 'u2', 'assistant', 'more')], { hasMore: true });
     expect(follows.hasMore).toBe(false);
-    expect(ids(follows)).toEqual(['u1', 'a1', 'u2', 'a2']);
+    expect(Object.keys(follows.messages).sort()).toEqual(['a1', 'a1b', 'a2', 'u1', 'u2']);
     const [u5, a5] = [msg('u5', 'a4', 'user', 'fifth'), msg('a5', 'u5', 'assistant', 'fifth answer')];
     const first = selectVersion(upsertMessage(mergeSnapshot(newThread('c1'), conv, [u5, a5], { hasMore: true }), msg('a5b', 'u5', 'assistant', 'again')), 'a5');
     const again = mergeSnapshot(first, conv, [u5, a5, msg('a5b', 'u5', 'assistant', 'again')], { hasMore: true });
     expect(again.hasMore).toBe(true);
     expect(ids(again)).toEqual(['u5', 'a5']); // the version chosen stays: not replaced
+  });
+
+  it('a page that ends at an edit of an older message, newer than all loaded, does not join: what was missed before it is paged in', () => {
+    // [u1, a1] loaded; elsewhere u2..a3 were written, then u2 edited (u2b, under a1) and answered: the page (200 messages or 2 MiB) ends at u2b.
+    const t = complete();
+    const missed = [msg('u2', 'a1', 'user'), msg('a2', 'u2', 'assistant'), msg('u3', 'a2', 'user'), msg('a3', 'u3', 'assistant')];
+    const page = [msg('u2b', 'a1', 'user', 'edited'), msg('a2b', 'u2b', 'assistant')];
+    let r = mergeSnapshot(t, conv, page, { hasMore: true, activeMessageId: '' });
+    expect(r.hasMore).toBe(true);
+    expect(oldestLoaded(r)).toBe('u2b'); // the next page is the one before u2b: the missed messages
+    expect(ids(r)).toEqual(['u2b', 'a2b']);
+    r = mergeOlder(r, [...Object.values(t.messages), ...missed], false);
+    expect(siblings(r, 'u2b')).toEqual(['u2', 'u2b']);
+    expect(ids(r)).toEqual(['u1', 'a1', 'u2b', 'a2b']);
   });
 
   it('a send queued after the old last message is shown, and sent, after the newest message of the page that replaced the thread', () => {

@@ -592,22 +592,26 @@ function afterNewest(t: Thread): Thread {
 /**
  * leavesGap says whether a snapshot of a loaded thread may leave messages
  * out between itself and what is loaded: older messages are on the server
- * and the snapshot's oldest message neither is loaded nor hangs under a
- * loaded message (more messages were written elsewhere than a page holds
- * since this tab last read them: a tab kept open, a laptop asleep).
- * Merged, its messages would hang under parents never loaded, the thread
- * would say nothing older is missing, and the view and the next send would
- * stay at the old last message. The page is the newest messages of every
- * branch, so one whose oldest message is, or follows, a loaded one joins
- * them; a message the page shares with the thread elsewhere (one heard
- * live since reconnecting: a queued send stored, another tab's) does not.
- * A new first message (an edit) with older messages on the server may
- * leave some out too.
+ * and the snapshot's oldest message is not loaded, and either does not
+ * hang under a loaded message or is newer than every loaded one (more
+ * messages were written elsewhere than a page holds since this tab last
+ * read them: a tab kept open, a laptop asleep). Merged, its messages would
+ * hang under parents never loaded, or an edit of an older message would
+ * hide the messages written between, the thread would say nothing older
+ * is missing (older pages are asked for before the oldest loaded message,
+ * never filling a gap above it), and the view and the next send would stay
+ * at the old last message. The page is the newest messages of every
+ * branch, so one whose oldest message is loaded, or follows a loaded one
+ * and is no newer than the newest loaded, joins them; a message the page
+ * shares with the thread elsewhere (one heard live since reconnecting: a
+ * queued send stored, another tab's) does not. A new first message (an
+ * edit) with older messages on the server may leave some out too.
  */
 function leavesGap(t: Thread, messages: readonly Message[], page: SnapshotPage): boolean {
   const oldest = oldestOf(messages);
-  if (!page.hasMore || !oldest) return false;
-  return !isStored(t, oldest.id) && !isStored(t, oldest.parentId);
+  if (!page.hasMore || !oldest || isStored(t, oldest.id)) return false;
+  const had = newestStored(t.messages);
+  return !isStored(t, oldest.parentId) || !had || byAge(oldest, had) > 0;
 }
 
 function oldestOf(list: readonly Message[]): Message | undefined {
