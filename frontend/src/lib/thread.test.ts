@@ -492,7 +492,8 @@ describe('a reload after more than a page was written elsewhere, some heard live
     expect(t.queued[0]!.parentMessageId).toBeUndefined();
   });
 
-  it('a send queued after an older version keeps its parent until a reload replaces the thread; an edit keeps it, the page still shown', () => {
+  it('a send queued after an older version the reader went back to keeps its parent, through a reload that replaces the thread too, shown after the page; an edit keeps it', () => {
+    // Offline, the reader steps back to version 1 of 2 and writes after it; another device continues version 2 past a page.
     let t = complete();
     t = upsertMessage(t, msg('a1b', 'u1', 'assistant', 'hello again'));
     t = selectVersion(t, 'a1');
@@ -502,9 +503,15 @@ describe('a reload after more than a page was written elsewhere, some heard live
     t = queueSend(t, { clientMessageId: 'e1', content: 'an edit', parentMessageId: 'u1', draftKey: null });
     expect(t.queued.map((q) => q.parentMessageId)).toEqual(['a1', 'u1']);
     t = mergeSnapshot(t, conv, [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')], { hasMore: true, activeMessageId: '' });
-    expect(t.queued.map((q) => q.parentMessageId)).toEqual([undefined, 'u1']);
-    expect(ids(t)).toEqual(['u4', 'a4', PENDING_PREFIX + 'c9']);
+    expect(t.messages.a1).toBeUndefined(); // replaced
+    expect(t.queued.map((q) => q.parentMessageId)).toEqual(['a1', 'u1']); // answered after version 1, not after version 2's newest
+    expect(ids(t)).toEqual(['u4', 'a4', PENDING_PREFIX + 'c9']); // shown, not lost, until the server's copy comes
     expect(t.messages[PENDING_PREFIX + 'e1']).toBeDefined();
+    // Stored under a1, which no loaded page holds: the view starts at it, with its answer.
+    t = upsertMessage(t, msg('s9', 'a1', 'user', 'after the first answer', 'complete', { clientMessageId: 'c9' }));
+    t = upsertMessage(t, msg('a9', 's9', 'assistant', '', 'streaming'));
+    expect(t.queued.map((q) => q.clientMessageId)).toEqual(['e1']);
+    expect(ids(t)).toEqual(['s9', 'a9']);
   });
 });
 

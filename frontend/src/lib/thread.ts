@@ -72,6 +72,13 @@ export interface QueuedSend {
   draftKey: string | null;
   /** The model chosen when it was written; absent: the conversation's. */
   model?: string;
+  /**
+   * The parent was the newest stored message when the send was queued (set
+   * by queueSend): written to continue the conversation, it is sent after
+   * the server's latest message once a reload replaces the thread (rehang).
+   * Absent: a parent the user chose (an older version), kept.
+   */
+  parentWasNewest?: boolean;
 }
 
 /** What a delta or done did to a thread ('gap': the stored state must be reloaded). */
@@ -631,9 +638,13 @@ function isStored(t: Thread, id: string): boolean {
  * longer holds (pending messages, shown there, and queued sends, sent with
  * no parent: after the latest message the server holds, so the answer
  * follows what was missed, not a branch that never saw it). A send on its
- * way already is shown there until the server's copy comes. An edit keeps
- * its place (its parent is the message it is another version of), shown
- * once older pages reach it.
+ * way already is shown there until the server's copy comes. A queued send
+ * written after an older version the user went back to (its parent was not
+ * the newest message: parentWasNewest) keeps that parent, to be answered in
+ * that version's context; it is shown there too until stored, and its
+ * stored copy then starts the view (topParent). An edit keeps its place
+ * (its parent is the message it is another version of), shown once older
+ * pages reach it.
  */
 function rehang(t: Thread): Thread {
   const leaf = newestStored(t.messages);
@@ -644,7 +655,7 @@ function rehang(t: Thread): Thread {
     .sort(byAge);
   let next = t;
   for (const m of orphans) next = moveUnder(next, m, leaf.id);
-  const queued = next.queued.map((q) => (q.draftKey !== null && q.parentMessageId && !isStored(next, q.parentMessageId) ? withoutParent(q) : q));
+  const queued = next.queued.map((q) => (q.draftKey !== null && q.parentWasNewest && q.parentMessageId && !isStored(next, q.parentMessageId) ? withoutParent(q) : q));
   return queued.some((q, i) => q !== next.queued[i]) ? { ...next, queued } : next;
 }
 
@@ -652,6 +663,7 @@ function rehang(t: Thread): Thread {
 function withoutParent(q: QueuedSend): QueuedSend {
   const out = { ...q };
   delete out.parentMessageId;
+  delete out.parentWasNewest;
   return out;
 }
 
@@ -742,13 +754,16 @@ function mergeMessages(t: Thread, messages: readonly Message[], now: number): Th
  * the parent it was written after, the message the user saw last on the
  * branch shown: with no parent the server would put it after the newest
  * message of the whole conversation, which may be on another branch (a
- * regenerate or an edit made elsewhere meanwhile). Only a reload that
- * replaces the thread, no longer holding that parent, sends it after the
- * latest message (rehang).
+ * regenerate or an edit made elsewhere meanwhile). It notes whether that
+ * parent is the newest stored message (parentWasNewest): only then does a
+ * reload that replaces the thread, no longer holding that parent, send it
+ * after the latest message (rehang); an older version the user went back
+ * to stays its parent.
  */
 export function queueSend(t: Thread, q: QueuedSend): Thread {
   if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) return t;
-  return { ...t, queued: [...t.queued, q] };
+  const newest = !!q.parentMessageId && q.parentMessageId === newestStored(t.messages)?.id;
+  return { ...t, queued: [...t.queued, newest ? { ...q, parentWasNewest: true } : q] };
 }
 
 /** unqueue forgets a queued send (sent, refused or cancelled). */
