@@ -222,10 +222,14 @@ describe('branches and versions', () => {
     let t = tree();
     t = upsertMessage(t, msg('a2b', 'u2', 'assistant', 'regen'));
     t = upsertMessage(t, msg('u3', 'a2', 'user', 'on the old answer')); // newest leaf under a2
-    // the newest activity is under a2, so by default a2's branch is shown
-    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2b']); // a2b was selected when it arrived
+    // the newest activity is under a2, so by default a2's branch is shown, here (a2b was followed when it arrived) as in a fresh load
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3']);
     const fresh = mergeSnapshot(newThread('c1'), conv, Object.values(t.messages));
     expect(ids(fresh)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3']);
+    // A version the reader chose here stays: the old branch's next message does not take the view back.
+    t = stepVersion(t, 'a2', 1);
+    t = upsertMessage(t, msg('a3', 'u3', 'assistant', 'on the old answer'));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2b']);
   });
 
   it('by default shows the version leading to the newest message by time, then id, as the server orders them', () => {
@@ -460,6 +464,7 @@ describe('a reload after more than a page was written elsewhere, some heard live
     const follows = mergeSnapshot(t, conv, [u2, t.messages.a1b!, msg('a2', 'u2', 'assistant', 'more')], { hasMore: true });
     expect(follows.hasMore).toBe(false);
     expect(Object.keys(follows.messages).sort()).toEqual(['a1', 'a1b', 'a2', 'u1', 'u2']);
+    expect(ids(follows)).toEqual(['u1', 'a1', 'u2', 'a2']); // the newest message shown, a1b heard live notwithstanding
     const [u5, a5] = [msg('u5', 'a4', 'user', 'fifth'), msg('a5', 'u5', 'assistant', 'fifth answer')];
     const first = selectVersion(upsertMessage(mergeSnapshot(newThread('c1'), conv, [u5, a5], { hasMore: true }), msg('a5b', 'u5', 'assistant', 'again')), 'a5');
     const again = mergeSnapshot(first, conv, [u5, a5, msg('a5b', 'u5', 'assistant', 'again')], { hasMore: true });
@@ -592,5 +597,26 @@ describe('a reload after messages were made elsewhere', () => {
     t = stepVersion(t, 'a2', -1);
     t = mergeSnapshot(t, conv, [u1, { ...a1, content: 'first answer', status: 'complete' }, a2, u2, a3]);
     expect(activePath(t).map((m) => m.id)).toEqual(['u1', 'a1']);
+  });
+});
+
+describe('a reload after an older version was continued elsewhere', () => {
+  it('shows the newest exchange, as a fresh load, the export and api.md’s default rule do, so the next send follows it', () => {
+    // u1 -> a1 shown (heard live); elsewhere a1 is regenerated twice (a1b, a1c), then the user goes back to a1 and continues it.
+    const [u1, a1] = [msg('u1', '', 'user'), msg('a1', 'u1', 'assistant')];
+    const before = upsertMessage(mergeSnapshot(newThread('c1'), conv, [u1]), a1);
+    const rest = [msg('a1b', 'u1', 'assistant'), msg('a1c', 'u1', 'assistant'), msg('u2', 'a1', 'user'), msg('a2', 'u2', 'assistant')];
+    const t = mergeSnapshot(before, conv, [u1, a1, ...rest], { hasMore: false });
+    expect(leafOf(t)?.id).toBe('a2');
+    expect(ids(t)).toEqual(ids(mergeSnapshot(newThread('c1'), conv, [u1, a1, ...rest])));
+    expect(siblings(t, 'a1')).toEqual(['a1', 'a1b', 'a1c']);
+  });
+
+  it('keeps the version the reader chose in this tab at a fork the newest message is not under', () => {
+    const [u1, a1, a1x] = [msg('u1', '', 'user'), msg('a1', 'u1', 'assistant'), msg('a1x', 'u1', 'assistant')];
+    let t = mergeSnapshot(newThread('c1'), conv, [u1, a1, a1x]);
+    t = stepVersion(t, 'a1x', -1); // back to version 1
+    t = mergeSnapshot(t, conv, [u1, a1, a1x, msg('ux', 'a1x', 'user'), msg('ax', 'ux', 'assistant')]);
+    expect(ids(t)).toEqual(['u1', 'a1']);
   });
 });

@@ -16,6 +16,12 @@ export interface Thread {
   children: Readonly<Record<string, readonly string[]>>;
   /** The version the user chose under a parent; absent: the latest leaf wins. */
   selected: Readonly<Record<string, string>>;
+  /**
+   * The versions the reader picked in this tab (selectVersion), by parent:
+   * a choice holds while selected still names it (a new version heard
+   * there since replaces it, as `selected` follows new messages too).
+   */
+  chosen: Readonly<Record<string, string>>;
   /** Bytes of text applied so far, per streaming answer: the resume cursor. */
   seq: Readonly<Record<string, number>>;
   /** Bytes of reasoning applied so far, per streaming answer: the reasoning's resume cursor. */
@@ -101,6 +107,7 @@ export function newThread(id: string): Thread {
     messages: {},
     children: {},
     selected: {},
+    chosen: {},
     seq: {},
     rseq: {},
     thinking: {},
@@ -319,11 +326,11 @@ export function siblings(t: Thread, id: string): readonly string[] {
   return t.children[m.parentId] ?? [id];
 }
 
-/** selectVersion shows message id (and its branch) in place of its siblings. */
+/** selectVersion shows message id (and its branch) in place of its siblings: the reader's choice (Thread.chosen). */
 export function selectVersion(t: Thread, id: string): Thread {
   const m = t.messages[id];
-  if (!m || t.selected[m.parentId] === id) return t;
-  return { ...t, selected: { ...t.selected, [m.parentId]: id } };
+  if (!m || (t.selected[m.parentId] === id && t.chosen[m.parentId] === id)) return t;
+  return { ...t, selected: { ...t.selected, [m.parentId]: id }, chosen: { ...t.chosen, [m.parentId]: id } };
 }
 
 /** stepVersion moves from message id to its previous (-1) or next (+1) sibling. */
@@ -343,8 +350,10 @@ export function leafOf(t: Thread): Message | undefined {
 /**
  * upsertMessage stores a message from a `message` frame (or an ack). A new
  * message whose parent is on the shown path becomes the shown version, so a
- * tab follows answers and edits made anywhere. A pending local copy with the
- * same clientMessageId is replaced.
+ * tab follows answers and edits made anywhere; one elsewhere that is the
+ * newest message known is shown too (showNewest), as a fresh load shows
+ * it, unless the reader chose another version on the way to it here. A
+ * pending local copy with the same clientMessageId is replaced.
  */
 export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): Thread {
   let next = t;
@@ -368,7 +377,8 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
   const unsaved = next.unsaved[merged.id] && incoming.status !== 'streaming' ? withoutKey(next.unsaved, merged.id) : next.unsaved;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
-  return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
+  next = { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
+  return !local && !onPath && isNewest(next, merged) ? showNewest(next, merged) : next;
 }
 
 /** pick returns the entries of r whose key keep accepts. */
@@ -687,6 +697,9 @@ function pendingOnly(t: Thread): Thread {
  * message whose parent is on the shown path becomes the shown version. A
  * tab back from a cut then shows the answer another tab regenerated and
  * what followed it, not the old version, and sends after the latest message.
+ * The newest of them, when it is the newest message known, is then shown
+ * (showNewest): followed one by one, versions regenerated elsewhere took
+ * the path away from the version that was continued after them.
  */
 function followNew(before: Thread, t: Thread, messages: readonly Message[]): Thread {
   const fresh = messages
@@ -697,7 +710,36 @@ function followNew(before: Thread, t: Thread, messages: readonly Message[]): Thr
     if (next.selected[m.parentId] === m.id || !isOnPath(next, m.parentId)) continue;
     next = { ...next, selected: { ...next.selected, [m.parentId]: m.id } };
   }
-  return next;
+  const last = fresh[fresh.length - 1];
+  return last && isNewest(next, last) ? showNewest(next, last) : next;
+}
+
+/** isNewest says whether m is the newest message of t (byAge: a pending one is newer than any stored). */
+function isNewest(t: Thread, m: Message): boolean {
+  return newestOf(Object.values(t.messages)) === m;
+}
+
+/**
+ * showNewest puts m on the shown path, as a fresh load shows the newest
+ * message (docs/api.md: at each fork, the version whose subtree holds it):
+ * the version leading to it is selected at each fork above it up to the
+ * path. Not when the reader chose another version at one of those forks in
+ * this tab (Thread.chosen, still selected), nor when m hangs under a
+ * message not loaded (an older page's: topParent starts the view).
+ */
+function showNewest(t: Thread, m: Message): Thread {
+  const path = new Set(activePath(t).map((x) => x.id));
+  const picks: Record<string, string> = {};
+  let x: Message | undefined = m;
+  for (let guard = 0; x && !path.has(x.id) && guard < 100000; guard++) {
+    const sel = t.selected[x.parentId];
+    if (sel !== undefined && sel !== x.id && t.chosen[x.parentId] === sel) return t;
+    picks[x.parentId] = x.id;
+    if (x.parentId === '') break;
+    x = t.messages[x.parentId];
+  }
+  if (!x || Object.keys(picks).length === 0) return t;
+  return { ...t, selected: { ...t.selected, ...picks } };
 }
 
 /** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
