@@ -67,11 +67,10 @@ func TestLateInsertSwept(t *testing.T) {
 	if n := left(); n != 0 {
 		t.Fatalf("%d messages left by the deletion itself", n)
 	}
-	if err := (<-late)(ctx); err != nil { // the server applies the insert now
+	// The server applies the insert now; acknowledged, it landed (a sweep
+	// round, every 20 ms, may remove it before any count here could see it).
+	if err := (<-late)(ctx); err != nil {
 		t.Fatalf("late insert: %v", err)
-	}
-	if n := left(); n != 1 {
-		t.Fatalf("%d messages after the late insert, want 1", n)
 	}
 	// Two rounds: the first may have started before the late insert.
 	for range 2 {
