@@ -39,37 +39,7 @@ func TestClusterStopWithBusDown(t *testing.T) {
 	c.nats.StopAll()
 	waitFor(t, "the bus to be reported down", func() bool { return c.buses[0].Health(context.Background()) != nil })
 
-	const grace = 10 * time.Second
-	began := time.Now()
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		shut <- a.app.Shutdown(ctx)
-	}()
-	seen = append(seen, untilOrClosed(t, tab, isDone(ack.MessageID))...)
-	text, done := answer(t, live(seen), ack.MessageID)
-	if done.Status != "interrupted" {
-		t.Fatalf("the tab's done: %s", done.raw)
-	}
-	if code := tab.closeStatus(); code != websocket.StatusGoingAway {
-		t.Fatalf("the tab closed with %d after its done, want 1001", code)
-	}
-	select {
-	case err := <-shut:
-		if err != nil {
-			t.Fatalf("shutdown with the bus down: %v", err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("the shutdown never ended")
-	}
-	if took := time.Since(began); took > 4*time.Second {
-		t.Fatalf("the shutdown took %s of a %s grace", took, grace)
-	}
-	m, err := a.store.Message(context.Background(), u.ID, ack.MessageID)
-	if err != nil || m.Status != persistence.StatusInterrupted || m.Content != text {
-		t.Fatalf("stored %s with %d bytes (%v); the tab got %d", m.Status, len(m.Content), err, len(text))
-	}
+	wantStoppedAlone(t, a, u, tab, ack, seen)
 	for _, want := range []string{"stopping as a single instance", "are not published", ack.MessageID} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("no warning with %q:\n%s", want, logs)
@@ -126,6 +96,16 @@ func TestClusterStopOnlyInstance(t *testing.T) {
 	ack := tab.start("alone [[fake tokens=100000 delay=5ms]]")
 	seen := tab.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == ack.MessageID })
 
+	wantStoppedAlone(t, a, u, tab, ack, seen)
+}
+
+// wantStoppedAlone shuts node a down (a 10 s grace) while tab follows its
+// answer ack (seen: the frames so far) and wants it stopped as a single
+// instance stops: the tab's done interrupted before its 1001 close,
+// Shutdown nil within 4 s, the answer stored interrupted with the text
+// the tab got.
+func wantStoppedAlone(t *testing.T, a *env, u user, tab *client, ack frame, seen []frame) {
+	t.Helper()
 	const grace = 10 * time.Second
 	began := time.Now()
 	shut := make(chan error, 1)
@@ -145,7 +125,7 @@ func TestClusterStopOnlyInstance(t *testing.T) {
 	select {
 	case err := <-shut:
 		if err != nil {
-			t.Fatalf("shutdown of the only instance: %v", err)
+			t.Fatalf("shutdown: %v", err)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("the shutdown never ended")
