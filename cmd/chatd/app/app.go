@@ -403,12 +403,19 @@ func (a *App) stopAlone(ctx context.Context) error {
 	a.sse.Shutdown()
 	errWS := a.ws.Shutdown(sctx)
 	errSSE := a.sse.Wait(sctx)
+	return errors.Join(errEnding, errHub, errWS, errSSE, a.finish(ctx))
+}
+
+// finish is the end of either shutdown once the answers are ended or
+// drained: the hub's loop stops, the model is closed, and the last writes
+// (the writer's, the account deletions removing their data) and the bus's
+// close get a bound of their own: the grace may have been spent waiting
+// for answers whose last writes the store holds up, and those are not
+// abandoned with it.
+func (a *App) finish(ctx context.Context) error {
 	a.stopHub()
 	<-a.hubDone
 	a.closeModel()
-	// The grace may be spent waiting for answers whose last writes the
-	// store holds up: those writes get their own bound, as in a
-	// cluster's drain, rather than being abandoned with the grace.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
 	defer cancel()
 	errWriter := a.writer.Close(fctx)
@@ -416,7 +423,7 @@ func (a *App) stopAlone(ctx context.Context) error {
 	if a.cfg.Bus != nil {
 		errBus = a.cfg.Bus.Close(fctx)
 	}
-	return errors.Join(errEnding, errHub, errWS, errSSE, errWriter, errBus, a.accounts.Wait(fctx))
+	return errors.Join(errWriter, errBus, a.accounts.Wait(fctx))
 }
 
 // closeModel closes the model if it can be closed (llm.Router ends its
@@ -443,15 +450,7 @@ func (a *App) drainCluster(ctx context.Context) error {
 	_ = a.accounts.Wait(ctx) // the last Wait reports those still running
 	errEnding := a.waitEndingUsers(ctx)
 	errHub := a.hub.Drain(ctx)
-	a.stopHub()
-	<-a.hubDone
-	a.closeModel()
-	// The grace may be spent on the answers: the last writes get their own bound.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
-	defer cancel()
-	errWriter := a.writer.Close(fctx)
-	errBus := a.cfg.Bus.Close(fctx)
-	return errors.Join(errWS, errEnding, errHub, errWriter, errBus, a.accounts.Wait(fctx))
+	return errors.Join(errWS, errEnding, errHub, a.finish(ctx))
 }
 
 // waitEndingUsers refuses the ends of users' live work from now on and
