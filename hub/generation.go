@@ -545,13 +545,13 @@ func (h *Hub) FinalDropped(messageID, ownerID string, err error) {
 	switch {
 	case h.unsaved.dropped(messageID, time.Now()): // its Finish is returning: generation.store ends it
 		h.log.Error("answer's final update dropped as its end was reported unsaved; marking it interrupted",
-			"message", messageID, "err", err)
+			"user", ownerID, "message", messageID, "err", err)
 	case ownerID != "" && h.endLater(ownerID, messageID):
 		h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
-			"message", messageID, "err", err)
+			"user", ownerID, "message", messageID, "err", err)
 	default:
 		h.log.Error("answer's final update dropped after its end was reported unsaved, and it cannot be marked interrupted now: it stays streaming until the next start (in a cluster, until a sweep of answers left streaming)",
-			"message", messageID, "err", err)
+			"user", ownerID, "message", messageID, "err", err)
 	}
 }
 

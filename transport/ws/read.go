@@ -366,7 +366,7 @@ func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error 
 	}
 	if errors.Is(err, persistence.ErrUnavailable) {
 		// A full disk, a lock another process holds: /readyz says so.
-		c.h.log.Warn("websocket frame refused: the database cannot take it now", "connection", c.id, "type", f.Type, "err", err)
+		c.h.log.Warn("websocket frame refused: the database cannot take it now", "connection", c.id, "user", c.userID, "type", f.Type, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "%s", httperr.MessageStoreUnavailable)
 	}
 	c.h.log.Error("websocket frame failed", "connection", c.id, "user", c.userID, "type", f.Type, "err", err)
