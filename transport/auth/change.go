@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,48 @@ type changePasswordRequest struct {
 // answer a new one to a session the sign-out ended.
 var errChangedMeanwhile = httperr.New(http.StatusConflict, httperr.CodeConflict,
 	"the password or the sessions of this account changed meanwhile; sign in again")
+
+// errChangeUnknown answers a password change whose write failed in a way
+// that leaves open whether it landed (replyLost) and whose account could
+// not be read again to tell: it is not "not changed" (a 503 the client
+// words so) but may have been. The web client matches "may have been
+// changed" (frontend/src/lib/account.ts).
+var errChangeUnknown = httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable,
+	"the password may have been changed: the server could not tell whether it was saved; sign in with the new password, or try again")
+
+// replyLost says whether err, from a write, leaves open whether the write
+// landed: the database out of reach (a MongoDB failover cuts the
+// connection after the server applied it), the request's time spent, the
+// client gone (the write cut with its context).
+func replyLost(err error) bool {
+	return errors.Is(err, persistence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled)
+}
+
+// changeLanded reads user u again after ChangePassword failed with cause
+// (replyLost), within RequestTimeout of its own since ctx may be what
+// ended. Landed (hash stored at the version one past from, what
+// ChangePassword sets), it returns the user as stored and no error: the
+// change is answered as changed. Not landed (the version still from, hash
+// not stored), it returns cause. Anything else (the read failing, the
+// hash stored but the version moved on since: a logout after it), it
+// returns errChangeUnknown, cause kept for the log.
+func (a *Accounts) changeLanded(ctx context.Context, u persistence.User, hash string, from int64, cause error) (persistence.User, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
+	defer cancel()
+	now, err := a.store.UserByID(ctx, u.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return u, err
+	case err != nil:
+		a.opts.Logger.Warn("reading an account again after its password change failed", slog.String("user_id", u.ID), slog.Any("err", err))
+	case now.PasswordHash == hash && now.TokenVersion == from+1:
+		return now, nil
+	case now.PasswordHash != hash && now.TokenVersion == from:
+		return u, cause
+	}
+	return u, fmt.Errorf("%w: %w", errChangeUnknown, cause)
+}
 
 // changePassword sets a new password (hashed in NFC) for the signed-in
 // user, once the current one is given again (counted as a login attempt). The store sets
@@ -60,6 +103,9 @@ func (a *Accounts) changePassword(c *gin.Context) {
 	// read: a logout landing between the two must refuse the change.
 	id, _ := IdentityFrom(c)
 	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash, id.TokenVersion)
+	if replyLost(err) {
+		u, err = a.changeLanded(ctx, u, hash, id.TokenVersion, err)
+	}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		httperr.AbortError(c, errAccountGone)

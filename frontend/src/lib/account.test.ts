@@ -48,6 +48,12 @@ describe('changePasswordRefusal', () => {
       'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.',
     ],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
+    [
+      'a change the server could not tell was saved (503)',
+      new ApiError(503, 'unavailable', 'the password may have been changed: the server could not tell whether it was saved; sign in with the new password, or try again'),
+      null,
+      'Your password may not have been changed: the server could not tell whether it was saved. If you are still signed in, try again; if you were signed out, sign in with the new password.',
+    ],
     ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), null, 'The server cannot be reached. Check your connection.'],
     ['a proxy\'s 503 over HTTP/2 (a restart)', new ApiError(503, 'http_503', 'HTTP 503'), null, 'The server cannot be reached or is restarting; try again in a moment. Your password was not changed.'],
     ['a proxy\'s 502', new ApiError(502, 'http_502', 'HTTP 502'), null, 'The server cannot be reached or is restarting; try again in a moment.'],

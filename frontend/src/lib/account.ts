@@ -43,6 +43,9 @@ export interface PasswordRefusal extends Refusal {
 const CHANGED_MEANWHILE =
   'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.';
 
+const CHANGE_UNKNOWN =
+  'Your password may not have been changed: the server could not tell whether it was saved. If you are still signed in, try again; if you were signed out, sign in with the new password.';
+
 /** changePasswordProblem says why the change cannot be sent yet, or returns null. */
 export function changePasswordProblem(currentPassword: string, newPassword: string): PasswordRefusal | null {
   if (!currentPassword) return { field: 'currentPassword', text: 'Enter your current password.' };
@@ -54,7 +57,9 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
  * changePasswordRefusal explains a refused password change: a wrong current
  * password, a field the server refused (on that field), a wait after
  * repeated failures, a change or sign-out elsewhere at the same moment
- * (409), a busy server, or why the server could not be asked.
+ * (409), a change the server could not tell was saved (a 503 saying it
+ * may have been changed), a busy server, or why the server could not be
+ * asked.
  */
 export function changePasswordRefusal(err: unknown): PasswordRefusal {
   if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
@@ -64,6 +69,9 @@ export function changePasswordRefusal(err: unknown): PasswordRefusal {
   // tab of this browser may have made the change that won: the session then
   // goes on with its token, so "sign in again" may not apply.
   if (err.status === 409) return { field: null, text: CHANGED_MEANWHILE };
+  // 503 whose write may have landed (its reply lost in a database failover)
+  // and the account could not be read again: not "was not changed".
+  if (err.status === 503 && /may have been changed/i.test(err.message)) return { field: null, text: CHANGE_UNKNOWN };
   const field = err.code === 'invalid_field' ? /^(currentPassword|newPassword):\s*(.+)$/.exec(err.message) : null;
   if (field?.[1] === 'newPassword') return { field: 'newPassword', text: fieldProblem(err.message) ?? sentence(`the new password ${field[2]}`) };
   if (field) return { field: 'currentPassword', text: field[2] === 'is required' ? 'Enter your current password.' : sentence(`the current password ${field[2]}`) };
