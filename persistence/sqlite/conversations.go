@@ -89,7 +89,7 @@ func (s *Store) oneConv(ctx context.Context, what, q string, args ...any) (persi
 	}
 	c, err := scanConv(row)
 	if err != nil {
-		return c, fmt.Errorf("sqlite: %s: %w", what, mapErr(err))
+		return c, fmt.Errorf("sqlite: %s: %w", what, s.readErr(err))
 	}
 	return c, nil
 }

@@ -33,10 +33,11 @@ type diskState struct {
 	hold time.Duration // diskHold; tests shorten it
 }
 
-// diskFailure is a write the disk refused, and when.
+// diskFailure is a write the disk refused (or a read it failed), and when.
 type diskFailure struct {
-	err error
-	at  time.Time
+	err  error
+	at   time.Time
+	what string // "write" or "read"
 }
 
 // note records the outcome of a write: a write the disk refused (diskRefused)
@@ -49,8 +50,15 @@ func (d *diskState) note(err error) {
 			d.last.CompareAndSwap(f, nil)
 		}
 	case diskRefused(err):
-		d.last.Store(&diskFailure{err: err, at: time.Now()})
+		d.last.Store(&diskFailure{err: err, at: time.Now(), what: "write"})
 	}
+}
+
+// noteRead records a read the disk failed (readFailed) as note records a
+// write it refused: the probe fails with it until a write succeeds or it
+// is hold old.
+func (d *diskState) noteRead(err error) {
+	d.last.Store(&diskFailure{err: err, at: time.Now(), what: "read"})
 }
 
 // failing returns the error of the write the disk refused less than
@@ -60,7 +68,7 @@ func (d *diskState) failing(now time.Time) error {
 	if f == nil || now.Sub(f.at) >= d.hold {
 		return nil
 	}
-	return fmt.Errorf("a write %s ago failed, and none succeeded since: %w", now.Sub(f.at).Round(time.Millisecond), unavailable(f.err))
+	return fmt.Errorf("a %s %s ago failed, and no write succeeded since: %w", f.what, now.Sub(f.at).Round(time.Millisecond), unavailable(f.err))
 }
 
 // diskRefused reports whether err is SQLite saying the disk did not take a
@@ -75,4 +83,25 @@ func diskRefused(err error) bool {
 		return true
 	}
 	return false
+}
+
+// readErr maps err, from a read, as mapErr does. A read the disk failed
+// (SQLITE_IOERR; not a busy database, which is no fault of the disk) is
+// also remembered as a write the disk refused is (diskState.noteRead), so
+// that the probe and /readyz fail with it, and logged at error, at most
+// once per lograte.DefaultEvery: the transports log the 503s it becomes
+// at warn only, so a failing disk left nothing at CHATD_LOG_LEVEL=error.
+func (s *Store) readErr(err error) error {
+	if readFailed(err) {
+		s.disk.noteRead(err)
+		s.ioLog.Error("sqlite: a read failed on the disk; the server reports not ready", "err", err)
+	}
+	return mapErr(err)
+}
+
+// readFailed reports whether err is SQLite saying the disk failed a read
+// (SQLITE_IOERR).
+func readFailed(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_IOERR
 }

@@ -91,7 +91,7 @@ const (
 func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
 	page, err := s.list(ctx, ownerID, q)
 	if err != nil {
-		return persistence.ConversationPage{}, fmt.Errorf("sqlite: list conversations: %w", mapErr(err))
+		return persistence.ConversationPage{}, fmt.Errorf("sqlite: list conversations: %w", s.readErr(err))
 	}
 	return page, nil
 }

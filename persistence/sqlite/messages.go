@@ -231,7 +231,7 @@ func (s *Store) oneMsg(ctx context.Context, q string, args ...any) (persistence.
 		return persistence.Message{}, err
 	}
 	m, err := scanMsg(row)
-	return m, mapErr(err)
+	return m, s.readErr(err)
 }
 
 // Messages returns every message of the owner's conversation (all

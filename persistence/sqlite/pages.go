@@ -47,7 +47,7 @@ func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string,
 		}
 		var created int64
 		if err := row.Scan(&created); err != nil {
-			return fill.Page(), mapErr(err)
+			return fill.Page(), s.readErr(err)
 		}
 		query, args = qMsgsBefore, append(args, created, q.Before)
 	}
@@ -75,13 +75,13 @@ func (s *Store) fillPage(ctx context.Context, fill *persistence.PageFill, q stri
 	for rows.Next() {
 		m, err := scanMsg(rows)
 		if err != nil {
-			return mapErr(err)
+			return s.readErr(err)
 		}
 		if !fill.Take(m) {
 			break
 		}
 	}
-	return mapErr(rows.Err())
+	return s.readErr(rows.Err())
 }
 
 // MessageOutline returns the conversation's messages without their text and reasoning.
@@ -106,7 +106,7 @@ func (s *Store) scanMsgs(ctx context.Context, q string, args ...any) ([]persiste
 		return nil, err
 	}
 	ms, err := collectMsgs(rows)
-	return ms, mapErr(err)
+	return ms, s.readErr(err)
 }
 
 // ReadContent hands fn the message's text in pieces of about

@@ -19,7 +19,7 @@ var _ persistence.ConversationReader = (*Store)(nil)
 func (s *Store) ConversationWithMessages(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
 	c, ms, err := s.conversationWithMessages(ctx, ownerID, id)
 	if err != nil {
-		return persistence.Conversation{}, nil, fmt.Errorf("sqlite: conversation %s with its messages: %w", id, mapErr(err))
+		return persistence.Conversation{}, nil, fmt.Errorf("sqlite: conversation %s with its messages: %w", id, s.readErr(err))
 	}
 	return c, ms, nil
 }

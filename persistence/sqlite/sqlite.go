@@ -32,6 +32,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"chatd/internal/lograte"
 	"chatd/persistence"
 )
 
@@ -169,6 +170,7 @@ var _ persistence.Store = (*Store)(nil)
 // Store is the SQLite persistence.Store. It is safe for concurrent use.
 type Store struct {
 	log    *slog.Logger
+	ioLog  *slog.Logger // log's, each failed read's line once per lograte.DefaultEvery (readErr)
 	path   string
 	w      *sql.DB // exactly one connection: every write
 	r      *sql.DB // query-only pool: every read but searches
@@ -261,6 +263,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep, deletionGrace: opts.DeletionGrace,
 		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows}
 	s.disk.hold = diskHold
+	s.ioLog = lograte.Logger(s.log)
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

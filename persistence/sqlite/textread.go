@@ -109,7 +109,7 @@ func (r *textReader) start(ctx context.Context) error {
 	}
 	var last, size sql.NullInt64
 	if err := row.Scan(&r.rowLen, &last, &size); err != nil {
-		return mapErr(err)
+		return r.s.readErr(err)
 	}
 	r.size = r.rowLen
 	if last.Valid && size.Valid {
@@ -160,7 +160,7 @@ func (r *textReader) fromRow(ctx context.Context, n int) ([]byte, error) {
 	}
 	var b []byte
 	if err := row.Scan(&b); err != nil {
-		return nil, mapErr(err)
+		return nil, r.s.readErr(err)
 	}
 	if len(b) < n {
 		// The text is shorter than its extent read at the start: handing
@@ -195,7 +195,7 @@ func (r *textReader) fromChunks(ctx context.Context, b []byte, max int) ([]byte,
 		b = append(b, part...)
 		r.segs = append(r.segs, textSeg{id: id, off: off, n: len(part)})
 	}
-	return b, mapErr(rows.Err())
+	return b, r.s.readErr(rows.Err())
 }
 
 // advance moves past the first n bytes of the last piece.

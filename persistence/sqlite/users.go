@@ -94,7 +94,7 @@ func (s *Store) TokenVersion(ctx context.Context, id string) (int64, error) {
 		err = row.Scan(&v)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: token version of user %s: %w", id, mapErr(err))
+		return 0, fmt.Errorf("sqlite: token version of user %s: %w", id, s.readErr(err))
 	}
 	return v, nil
 }
@@ -109,7 +109,7 @@ func (s *Store) userBy(ctx context.Context, q, arg string) (persistence.User, er
 	var created, updated int64
 	err = row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.TokenVersion, &created, &updated)
 	if err != nil {
-		return persistence.User{}, mapErr(err)
+		return persistence.User{}, s.readErr(err)
 	}
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return u, nil
