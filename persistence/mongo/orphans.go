@@ -38,7 +38,7 @@ func (w cleanUpWork) none() bool { return !w.deletions && !w.textIndex && !w.swe
 // starts the start-up work, whose commands would mix with a test's.
 func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error) {
 	var w cleanUpWork
-	marked, err := s.markedUsers(ctx, 1)
+	marked, err := s.markedUsers(ctx, now().Add(-s.deletionGrace), 1)
 	if err != nil {
 		return w, err
 	}
@@ -142,7 +142,9 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 // FinishDeletions finishes the account deletions that were cut off
 // (persistence.DeletionFinisher): up to deletionBatch users DeleteUser
 // marked, or MarkUserDeleting marked longer than Options.DeletionGrace
-// ago, found through the index deleting (finishUser), then the owners
+// ago, found through the index deleting (finishMarked: their mark
+// sealed as DeleteUser's, so it is never taken back while their data
+// goes, then finishUser), then the owners
 // of the deletion records left by a deletion cut after its user document
 // was deleted (finishDeletions). It returns how many of either it
 // finished, or found finished by a run beside it; only those it finished
@@ -168,13 +170,17 @@ func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 // finishUserDeletions finishes up to deletionBatch marked users and the
 // deletion records left (see FinishDeletions), and returns how many.
 func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
-	marked, err := s.markedUsers(ctx, deletionBatch)
+	before := now().Add(-s.deletionGrace)
+	marked, err := s.markedUsers(ctx, before, deletionBatch)
 	if err != nil {
 		return 0, fmt.Errorf("finish account deletions: %w", err)
 	}
 	n := 0
 	for _, oid := range marked {
-		switch err := s.finishUser(ctx, oid); {
+		switch err := s.finishMarked(ctx, oid, before); {
+		case errors.Is(err, errNotMarked):
+			s.log.Debug("mongodb: a cut-off account deletion was taken back before its mark was sealed", "user_id", oid.Hex())
+			continue
 		case errors.Is(err, persistence.ErrNotFound): // a run beside this one deleted the user document
 			s.log.Debug("mongodb: a cut-off account deletion was finished by another run", "user_id", oid.Hex())
 		case err != nil:
@@ -193,25 +199,84 @@ func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
 }
 
 // markedUsers returns the ids of up to limit marked users to finish, on
-// the primary: those DeleteUser marked (their password hash cleared), and
-// those MarkUserDeleting marked more than s.deletionGrace ago, whose
-// deletion (on any instance) may still be ending their live work until
-// then. The range on deleting_at (every mark is past 1970) lets MongoDB
-// read the index deleting.
-func (s *Store) markedUsers(ctx context.Context, limit int64) ([]bson.ObjectID, error) {
-	filter := bson.D{
-		{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}},
-		{Key: "$or", Value: bson.A{
-			bson.D{{Key: "password_hash", Value: ""}},
-			bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$lt", Value: now().Add(-s.deletionGrace)}}}},
-		}},
-	}
-	ids, err := findIDs(ctx, s.users, filter, options.Find().SetLimit(limit))
+// the primary (finishable).
+func (s *Store) markedUsers(ctx context.Context, before time.Time, limit int64) ([]bson.ObjectID, error) {
+	ids, err := findIDs(ctx, s.users, finishable(before), options.Find().SetLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("find users being deleted: %w", err)
 	}
 	return ids, nil
 }
+
+// finishable selects the marked users FinishDeletions finishes: those
+// DeleteUser marked (their password hash cleared), and those
+// MarkUserDeleting marked before before (s.deletionGrace ago), whose
+// deletion (on any instance) may still be ending their live work until
+// then. The range on deleting_at (every mark is past 1970) lets MongoDB
+// read the index deleting.
+func finishable(before time.Time) bson.D {
+	return bson.D{
+		{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "password_hash", Value: ""}},
+			bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$lt", Value: before}}}},
+		}},
+	}
+}
+
+// finishMarked finishes the deletion of user oid, whom markedUsers found
+// marked (before: its bound on a MarkUserDeleting mark). First it seals
+// the mark as DeleteUser's (the password hash cleared, while the user
+// is still finishable, in one update under the document's lock), so that
+// an UnmarkUserDeleting landing afterwards (a deletion taking its mark
+// back late) matches nothing instead of bringing back a user whose data
+// is going; only then does it delete (finishUser). errNotMarked when the
+// user is there but no longer stands marked (the mark taken back);
+// ErrNotFound when the user document is gone (another run finished
+// them: its deletion record, if any is left, is swept after).
+func (s *Store) finishMarked(ctx context.Context, oid bson.ObjectID, before time.Time) error {
+	if err := s.sealMark(ctx, oid, before); err != nil {
+		return err
+	}
+	return s.finishUser(ctx, oid)
+}
+
+// sealMark clears the password hash of user oid while they are
+// finishable (see finishMarked).
+func (s *Store) sealMark(ctx context.Context, oid bson.ObjectID, before time.Time) error {
+	unlock, err := s.locks.lock(ctx, oid)
+	if err != nil {
+		return fmt.Errorf("seal the deletion mark: %w", err)
+	}
+	defer unlock()
+	filter := append(bson.D{{Key: "_id", Value: oid}}, finishable(before)...)
+	r, err := s.users.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: ""}}}})
+	if err != nil {
+		return fmt.Errorf("seal the deletion mark: %w", mapErr(err))
+	}
+	if r.MatchedCount == 0 {
+		return s.whyNotSealed(ctx, oid)
+	}
+	return nil
+}
+
+// whyNotSealed tells why sealMark matched nothing: ErrNotFound when the
+// user document is gone (another run finished the deletion), else
+// errNotMarked (the mark taken back).
+func (s *Store) whyNotSealed(ctx context.Context, oid bson.ObjectID) error {
+	ids, err := findIDs(ctx, s.users, bson.D{{Key: "_id", Value: oid}}, options.Find().SetLimit(1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("seal the deletion mark: %w", err)
+	case len(ids) == 0:
+		return persistence.ErrNotFound
+	}
+	return errNotMarked
+}
+
+// errNotMarked is finishMarked's error for a user whose mark no longer
+// stands as markedUsers read it.
+var errNotMarked = errors.New("the user is no longer marked as being deleted")
 
 // deletionRecords returns every deletion record (the meta collection is
 // small: at most one document per deletion under way).

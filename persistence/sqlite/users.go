@@ -32,6 +32,15 @@ var (
 	// password hash cleared) at once, MarkUserDeleting's once older than
 	// ?1 (persistence.DeletionGrace).
 	qMarked = readQ(`SELECT id FROM users WHERE deleting_at IS NOT NULL AND (password_hash = '' OR deleting_at < ?) LIMIT ?`)
+	// qSealMark turns the mark of a user qMarked found into DeleteUser's
+	// (the password hash cleared) while it still stands as qMarked read
+	// it (?2 its bound on a MarkUserDeleting mark): UnmarkUserDeleting
+	// no longer takes it back, so nothing is deleted of a user whose
+	// mark could still be taken back.
+	qSealMark = writeQ(`UPDATE users SET password_hash = '' WHERE id = ? AND deleting_at IS NOT NULL AND (password_hash = '' OR deleting_at < ?)`)
+	// qUserRow finds a user's row, marked or not (finishMarked's look
+	// after a seal that matched nothing).
+	qUserRow = readQ(`SELECT id FROM users WHERE id = ?`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
 	// through the conversations' owner index and the messages'
 	// conversation index (messages have no index on their owner). The
@@ -312,7 +321,9 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 // deletionBatch conversations whose DeleteConversation was cut off after
 // marking them (deleteconv.go), and returns how many it found finished,
 // by itself or by a run beside it (a DeleteUser, another sweep). Only
-// those it finished itself are logged as finished.
+// those it finished itself are logged as finished. A user's data goes
+// only once their mark is sealed as DeleteUser's (finishMarked), so a
+// MarkUserDeleting mark is never taken back while it is deleted.
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 	users, err := s.finishUserDeletions(ctx)
 	if err != nil {
@@ -325,23 +336,57 @@ func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 // finishUserDeletions deletes up to deletionBatch marked users (see
 // FinishDeletions) and returns how many it found finished.
 func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
-	ids, err := s.markedUsers(ctx)
+	before := s.clock.now() - s.deletionGrace.Nanoseconds()
+	ids, err := s.markedUsers(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: finish account deletions: %w", err)
 	}
 	persistence.DeleteStepDone(ctx, stepMarkedFound)
-	for i, id := range ids {
-		switch err := s.deleteMarked(ctx, id); {
+	n := 0
+	for _, id := range ids {
+		switch err := s.finishMarked(ctx, id, before); {
+		case errors.Is(err, errNotMarked):
+			s.log.Debug("a cut-off account deletion was taken back before its mark was sealed", "user_id", id)
+			continue
 		case errors.Is(err, persistence.ErrNotFound):
 			s.log.Debug("a cut-off account deletion was finished by another run", "user_id", id)
 		case err != nil:
-			return i, fmt.Errorf("sqlite: finish the deletion of user %s: %w", id, err)
+			return n, fmt.Errorf("sqlite: finish the deletion of user %s: %w", id, err)
 		default:
 			s.log.Info("finished a cut-off account deletion", "user_id", id)
 		}
+		n++
 	}
-	return len(ids), nil
+	return n, nil
 }
+
+// finishMarked finishes the deletion of user id, whom markedUsers found
+// marked (before: its bound on a MarkUserDeleting mark). First it seals
+// the mark (qSealMark: the password hash cleared, in a write of its own),
+// so that an UnmarkUserDeleting landing afterwards (a deletion taking its
+// mark back late) is ErrNotFound instead of bringing back a user whose
+// data is going; only then does it delete (deleteMarked). errNotMarked
+// when the user is there but no longer stands marked (the mark taken
+// back); ErrNotFound when another run finished them.
+func (s *Store) finishMarked(ctx context.Context, id string, before int64) error {
+	n, err := s.exec(ctx, qSealMark, id, before)
+	if err == nil && n == 0 {
+		err = errNotMarked
+		if ids, rerr := s.queryStrings(ctx, qUserRow, id); rerr != nil {
+			err = rerr
+		} else if len(ids) == 0 {
+			err = persistence.ErrNotFound
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return s.deleteMarked(ctx, id)
+}
+
+// errNotMarked is finishMarked's error for a user whose mark no longer
+// stands as markedUsers read it.
+var errNotMarked = errors.New("the user is no longer marked as being deleted")
 
 // stepMarkedFound is the step (persistence.DeleteStepDone) of
 // FinishDeletions once it has read the marked users it finishes.
@@ -349,10 +394,10 @@ const stepMarkedFound = "marked users found"
 
 // markedUsers returns the ids of up to deletionBatch marked users to
 // finish: those DeleteUser marked, and those MarkUserDeleting marked
-// longer than s.deletionGrace ago (whose deletion may still be ending
+// before before, s.deletionGrace ago (whose deletion may still be ending
 // their live work until then).
-func (s *Store) markedUsers(ctx context.Context) ([]string, error) {
-	return s.queryStrings(ctx, qMarked, s.clock.now()-s.deletionGrace.Nanoseconds(), deletionBatch)
+func (s *Store) markedUsers(ctx context.Context, before int64) ([]string, error) {
+	return s.queryStrings(ctx, qMarked, before, deletionBatch)
 }
 
 // fillID sets an empty *id to a new id and rejects a malformed given one.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,5 +92,58 @@ func CheckOldMarkFinished(t *testing.T, s persistence.Store, age func(ctx contex
 		t.Fatalf("FinishDeletions beside a mark older than DeletionGrace = %d, %v; want it finished", n, err)
 	}
 	checkGone(t, s, a)
+	checkLateUnmark(t, s, age)
 	checkAccount(t, s, kept)
+}
+
+// checkLateUnmark checks that a MarkUserDeleting mark taken back late
+// (UnmarkUserDeleting landing while FinishDeletions finishes the old
+// mark, after any of its steps) either finds the account whole (the
+// taking back came first, nothing deleted) or is ErrNotFound, the
+// deletion then finished (by the next FinishDeletions when the cut
+// sweep had not): never a live user
+// with part of their data gone. The sweep is cut off right after the
+// taking back, as a process's end would. At least one taking back comes
+// once the data began to go (ErrNotFound).
+func checkLateUnmark(t *testing.T, s persistence.Store, age func(ctx context.Context, id string, d time.Duration) error) {
+	t.Helper()
+	f, tooLate := finisher(t, s), 0
+	for k := 0; ; k++ {
+		if k > 20 {
+			t.Fatal("FinishDeletions reported more than 20 steps for one small account")
+		}
+		a := mkSmallAccount(t, s, "late", "wombat")
+		noErr(t, "MarkUserDeleting", s.MarkUserDeleting(testCtx(t), a.user.ID))
+		noErr(t, "moving the mark back", age(testCtx(t), a.user.ID, persistence.DeletionGrace+time.Minute))
+		ctx, cancel := context.WithCancel(testCtx(t))
+		steps, unmark := 0, errors.New("never taken back")
+		ctx = persistence.WithDeleteHook(ctx, func(step string) {
+			if steps++; steps == k+1 {
+				unmark = s.UnmarkUserDeleting(testCtx(t), a.user.ID)
+				cancel()
+			}
+		})
+		_, _ = f.FinishDeletions(ctx) // cut off: its error is the cut's
+		cancel()
+		switch {
+		case steps <= k: // the whole sweep ran: every step was tried
+			checkGone(t, s, a)
+			if tooLate == 0 {
+				t.Fatal("no UnmarkUserDeleting came after the data began to go; want ErrNotFound there")
+			}
+			return
+		case unmark == nil:
+			a.user.TokenVersion++ // the mark revoked the sessions
+			checkAccount(t, s, a)
+			noErr(t, "DeleteUser of the account taken back", s.DeleteUser(testCtx(t), a.user.ID))
+		default:
+			wantErr(t, fmt.Sprintf("UnmarkUserDeleting after step %d of FinishDeletions", k+1), unmark, persistence.ErrNotFound)
+			tooLate++
+			checkSignedOut(t, s, a)
+			if _, err := f.FinishDeletions(testCtx(t)); err != nil {
+				t.Fatalf("FinishDeletions after a sweep cut off: %v", err)
+			}
+		}
+		checkGone(t, s, a)
+	}
 }
