@@ -44,7 +44,10 @@ const DeleteStepConversationMarked = "conversation marked"
 // the store. It is longer than the deletion's own bound (the account
 // routes' DeleteTimeout, a minute) with a margin for the clocks of
 // instances sharing a database; a mark older than that was left by a
-// deletion cut off (the process's end), and is finished as one.
+// deletion cut off (the process's end), and is finished as one. A
+// deletion takes its mark back (UnmarkUserDeleting) only well within
+// it, and FinishDeletions seals a mark (clears the password hash) before
+// deleting, so a taking back that lands later finds it sealed.
 const DeletionGrace = 3 * time.Minute
 
 type deleteHookKey struct{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,7 +43,8 @@ type deleteRequest struct {
 // DeleteUser's mark (the first mark's, OnDeleting's, or DeleteUser's own
 // write not landing) takes the first mark back (takeBack), leaving the
 // account signed out everywhere but in place: signing in and deleting
-// again finishes it. Once the server shuts down (Wait), a deletion is
+// again finishes it; one past takeBackWithin from the mark leaves the
+// mark to the store (202). Once the server shuts down (Wait), a deletion is
 // refused before its tokens are revoked: 503 unavailable, the account
 // untouched.
 func (a *Accounts) deleteAccount(c *gin.Context) {
@@ -122,13 +124,14 @@ func (a *Accounts) removeDetached(userID string) <-chan error {
 // that a concurrent deletion marked or removed meanwhile is deleted all
 // the same (not found counts as deleted).
 func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
-	marked, err := a.mark(ctx, userID)
+	markedAt := a.opts.Now()
+	marked, err := a.mark(ctx, userID, markedAt)
 	if err != nil {
 		return err
 	}
 	if a.opts.OnDeleting != nil {
 		if err := a.opts.OnDeleting(ctx, userID); err != nil {
-			return a.takeBack(ctx, userID, marked, fmt.Errorf("end the live work of %s: %w", userID, err))
+			return a.takeBack(ctx, userID, marked, markedAt, fmt.Errorf("end the live work of %s: %w", userID, err))
 		}
 	}
 	err = a.store.DeleteUser(ctx, userID)
@@ -138,7 +141,7 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 	case errors.Is(err, persistence.ErrDeleting):
 		return fmt.Errorf("delete account %s: %w", userID, err)
 	}
-	return a.takeBack(ctx, userID, marked, fmt.Errorf("delete account %s: %w", userID, err))
+	return a.takeBack(ctx, userID, marked, markedAt, fmt.Errorf("delete account %s: %w", userID, err))
 }
 
 // mark marks userID as being deleted (MarkUserDeleting) and says whether
@@ -146,8 +149,9 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 // marked or removed: the deletion goes on without a mark of its own, and
 // DeleteUser tells which. A failed mark is taken back (takeBack): its
 // error when the account is in place; one that stands all the same (its
-// reply lost, its taking back failed) is gone on with.
-func (a *Accounts) mark(ctx context.Context, userID string) (bool, error) {
+// reply lost, its taking back failed) is gone on with. markedAt is when
+// the mark was asked for.
+func (a *Accounts) mark(ctx context.Context, userID string, markedAt time.Time) (bool, error) {
 	err := a.store.MarkUserDeleting(ctx, userID)
 	switch {
 	case err == nil:
@@ -155,7 +159,7 @@ func (a *Accounts) mark(ctx context.Context, userID string) (bool, error) {
 	case errors.Is(err, persistence.ErrNotFound):
 		return false, nil
 	}
-	err = a.takeBack(ctx, userID, true, fmt.Errorf("mark %s as being deleted: %w", userID, err))
+	err = a.takeBack(ctx, userID, true, markedAt, fmt.Errorf("mark %s as being deleted: %w", userID, err))
 	if errors.Is(err, persistence.ErrDeleting) {
 		return true, nil
 	}
@@ -172,12 +176,11 @@ func (a *Accounts) mark(ctx context.Context, userID string) (bool, error) {
 // (persistence.DeletionFinisher) and the error holds
 // persistence.ErrDeleting. A failed read counts as marked when this
 // deletion's mark was taken (it stood before), else as in place. It
-// works within RequestTimeout of its own, since ctx may be what ended.
-func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, cause error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
-	defer cancel()
+// works within RequestTimeout of its own, since ctx may be what ended;
+// the taking back is bounded by what is left of the grace (unmark).
+func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, markedAt time.Time, cause error) error {
 	if marked {
-		err := a.store.UnmarkUserDeleting(ctx, userID)
+		err := a.unmark(ctx, userID, markedAt)
 		if err == nil {
 			return cause
 		}
@@ -185,12 +188,41 @@ func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, cau
 			a.opts.Logger.Warn("taking back an account's deletion mark failed", slog.String("user_id", userID), slog.Any("err", err))
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
+	defer cancel()
 	_, err := a.store.UserByID(ctx, userID)
 	if err == nil || !marked && !errors.Is(err, persistence.ErrNotFound) {
 		return cause
 	}
 	return fmt.Errorf("%w (the account stays marked: %w)", cause, persistence.ErrDeleting)
 }
+
+// unmark takes back the first mark of userID, asked for at markedAt
+// (UnmarkUserDeleting), within RequestTimeout and never past
+// takeBackWithin from markedAt: after that the store may be finishing the
+// deletion (persistence.DeletionGrace), and the mark is left to it
+// (errGraceSpent).
+func (a *Accounts) unmark(ctx context.Context, userID string, markedAt time.Time) error {
+	left := takeBackWithin - a.opts.Now().Sub(markedAt)
+	if left <= 0 {
+		return errGraceSpent
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(a.opts.RequestTimeout, left))
+	defer cancel()
+	return a.store.UnmarkUserDeleting(ctx, userID)
+}
+
+// takeBackWithin bounds, from the mark, when a deletion takes its first
+// mark back: persistence.DeletionGrace, less a minute for the clocks of
+// the instances sharing the database (docs/deploy.md asks them to be
+// within a minute of each other), after which a store's sweep may finish
+// the mark. A removal may end after DeleteTimeout, and its taking back
+// last RequestTimeout more (CHATD_REQUEST_TIMEOUT, up to 10 minutes):
+// past this bound the mark stays, and the store finishes the deletion.
+const takeBackWithin = persistence.DeletionGrace - time.Minute
+
+// errGraceSpent is unmark's error past takeBackWithin.
+var errGraceSpent = errors.New("the deletion's grace is spent: the store finishes it")
 
 // Wait waits until the account deletions under way are done, or ctx ends.
 // From its call on, a deletion that would start is refused (503

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
@@ -522,6 +523,50 @@ func TestDeleteAccountTakeBackFails(t *testing.T) {
 			}
 			if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "back@example.com", "password": "the right password"}); status != tc.login {
 				t.Fatalf("login after the deletion: %d, want %d", status, tc.login)
+			}
+		})
+	}
+}
+
+// TestDeleteAccountTakeBackPastGrace: a deletion that fails before
+// DeleteUser's mark takes its first mark back only within what is left
+// of the store's grace (takeBackWithin from the mark): later, a store's
+// sweep may be finishing the deletion, and the mark is left to it (202
+// deleting, no sign-in). Before, the taking back ran whenever the
+// failure came (up to DeleteTimeout plus RequestTimeout after the mark),
+// and brought back an account the sweep was removing.
+func TestDeleteAccountTakeBackPastGrace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		after  time.Duration // from the mark to the failure
+		status int
+		login  int
+	}{
+		{"within the grace", takeBackWithin - time.Second, http.StatusInternalServerError, http.StatusOK},
+		{"past the grace", takeBackWithin, http.StatusAccepted, http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var ahead atomic.Int64
+			e := newAccountsEnv(t, AccountOptions{
+				Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },
+				OnDeleting: func(context.Context, string) error {
+					ahead.Store(int64(tc.after))
+					return errors.New("the bus is down")
+				}})
+			token, id := e.signUp("late@example.com", "the right password")
+			if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != tc.status {
+				t.Fatalf("delete failing %v after its mark: %d %s, want %d", tc.after, status, code, tc.status)
+			}
+			if err := e.accounts.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "late@example.com", "password": "the right password"}); status != tc.login {
+				t.Fatalf("login after the deletion: %d, want %d", status, tc.login)
+			}
+			if _, err := e.store.UserByID(t.Context(), id); tc.login == http.StatusUnauthorized && !errors.Is(err, persistence.ErrNotFound) {
+				t.Fatalf("the user after a failure past the grace: %v, want marked (not found)", err)
 			}
 		})
 	}
