@@ -22,7 +22,10 @@ type deleteRequest struct {
 // owns, once the password is given again. The password check counts as a
 // login attempt (the same limits, per account and per address). Then
 // every token of the account is revoked, within the request's bound
-// (RequestTimeout: past it, 503 and nothing else done). The rest runs on
+// (RequestTimeout: past it, 503 and nothing else done); an account a
+// concurrent deletion marked since the password check is not found
+// there, and this deletion goes on to an outcome of its own, never a
+// 204 over an account that deletion may still take back. The rest runs on
 // its own, bounded by DeleteTimeout rather than by the request, so that a
 // slow store never leaves it cut in the middle by the request's bound:
 // the store marks the user as being deleted (MarkUserDeleting: no
@@ -63,15 +66,12 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	_, err = a.store.BumpTokenVersion(ctx, u.ID)
-	if err != nil {
+	// Not found: a concurrent deletion marked the account (or removed it)
+	// since the password check. This one goes on all the same, to an
+	// outcome of its own: that deletion may still fail and take its mark
+	// back, so a 204 now could answer an account that stays.
+	if _, err := a.store.BumpTokenVersion(ctx, u.ID); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		a.deleting.Leave()
-	}
-	switch {
-	case errors.Is(err, persistence.ErrNotFound): // a concurrent deletion removed it meanwhile
-		c.Status(http.StatusNoContent)
-		return
-	case err != nil:
 		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", u.ID, err))
 		return
 	}

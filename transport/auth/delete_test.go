@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -569,5 +570,71 @@ func TestDeleteAccountTakeBackPastGrace(t *testing.T) {
 				t.Fatalf("the user after a failure past the grace: %v, want marked (not found)", err)
 			}
 		})
+	}
+}
+
+// holdBumpStore holds the first BumpTokenVersion (before its write)
+// until release is closed, after telling entered.
+type holdBumpStore struct {
+	*sqlite.Store
+	calls            *atomic.Int32
+	entered, release chan struct{}
+}
+
+func (s holdBumpStore) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
+	if s.calls.Add(1) == 1 {
+		close(s.entered)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return s.Store.BumpTokenVersion(ctx, id)
+}
+
+// TestDeleteAccountTwiceFirstFails: of two deletions sent together, the
+// second checks the password before the first marks the account and
+// revokes its tokens after (not found); then the first fails (its live
+// work cannot end) and takes its mark back. No answer is 204 while the
+// account stays: the second goes on to an outcome of its own (here it
+// deletes the account). Before, the second answered 204 at once on its
+// revocation's not found, the first 500, and the account signed in.
+func TestDeleteAccountTwiceFirstFails(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	store := holdBumpStore{Store: e.store, calls: new(atomic.Int32), entered: make(chan struct{}), release: make(chan struct{})}
+	secondAnswered := make(chan struct{})
+	var deleting atomic.Int32
+	two := newAccountsEnvThrough(t, e.store, store, AccountOptions{OnDeleting: func(ctx context.Context, _ string) error {
+		if deleting.Add(1) > 1 {
+			return nil // the second deletion's: its live work ends
+		}
+		close(store.release) // the first has marked the account: the second's revocation goes on
+		select {
+		case <-secondAnswered:
+		case <-ctx.Done():
+		}
+		return errors.New("the bus is down")
+	}})
+	token, _ := e.signUp("twice@example.com", "the right password")
+	second := make(chan int, 1)
+	go func() {
+		defer close(secondAnswered)
+		status, _ := two.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`)
+		second <- status
+	}()
+	<-store.entered
+	first, _ := two.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`)
+	answers := []int{first, <-second}
+	if err := two.accounts.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	login, _, _ := e.post("/api/auth/login", map[string]string{"email": "twice@example.com", "password": "the right password"})
+	if login == http.StatusOK && slices.Contains(answers, http.StatusNoContent) {
+		t.Fatalf("answers %v (first, second) and the account still signs in: no 204 while it stays", answers)
+	}
+	if login != http.StatusUnauthorized {
+		t.Fatalf("answers %v, then login %d: want the account deleted by the second", answers, login)
 	}
 }
