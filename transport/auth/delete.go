@@ -144,42 +144,57 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 	return a.takeBack(ctx, userID, marked, markedAt, fmt.Errorf("delete account %s: %w", userID, err))
 }
 
+// markState is what a deletion knows of its own first mark.
+type markState int
+
+const (
+	markNone   markState = iota // none of its own: a concurrent deletion's, or none
+	markUnsure                  // its write failed: landed with its reply lost, or not
+	markStood                   // it landed
+)
+
 // mark marks userID as being deleted (MarkUserDeleting) and says whether
-// this deletion's mark stands. Not found is a user a concurrent deletion
-// marked or removed: the deletion goes on without a mark of its own, and
-// DeleteUser tells which. A failed mark is taken back (takeBack): its
-// error when the account is in place; one that stands all the same (its
-// reply lost, its taking back failed) is gone on with. markedAt is when
-// the mark was asked for.
-func (a *Accounts) mark(ctx context.Context, userID string, markedAt time.Time) (bool, error) {
+// this deletion's mark stands (markStood) or it has none of its own
+// (markNone). Not found is a user a concurrent deletion marked or
+// removed: the deletion goes on without a mark of its own, and
+// DeleteUser tells which. A failed mark, which may have landed, is taken
+// back (takeBack): its error when the account is in place or cannot be
+// read; one that stands all the same (its reply lost, its taking back
+// failed, as a re-read tells) is gone on with. markedAt is when the
+// mark was asked for.
+func (a *Accounts) mark(ctx context.Context, userID string, markedAt time.Time) (markState, error) {
 	err := a.store.MarkUserDeleting(ctx, userID)
 	switch {
 	case err == nil:
-		return true, nil
+		return markStood, nil
 	case errors.Is(err, persistence.ErrNotFound):
-		return false, nil
+		return markNone, nil
 	}
-	err = a.takeBack(ctx, userID, true, markedAt, fmt.Errorf("mark %s as being deleted: %w", userID, err))
+	err = a.takeBack(ctx, userID, markUnsure, markedAt, fmt.Errorf("mark %s as being deleted: %w", userID, err))
 	if errors.Is(err, persistence.ErrDeleting) {
-		return true, nil
+		return markStood, nil
 	}
-	return false, err
+	return markNone, err
 }
 
 // takeBack ends a deletion of userID that failed with cause before
 // DeleteUser's mark landed, as far as the deletion knows. It takes back
-// the deletion's own mark (marked: UnmarkUserDeleting, which never takes
-// back DeleteUser's), then reads the user: found, the account is in
-// place (signed out) and cause is returned; not found, it stays marked
+// the deletion's own mark, if it may have one (mark:
+// UnmarkUserDeleting, which never takes back DeleteUser's), then reads
+// the user: found, the account is in place (signed out) and cause is
+// returned; not found, it stays marked
 // (DeleteUser's mark landed with its reply lost, the taking back failed,
 // or a concurrent deletion), the store finishes the deletion
 // (persistence.DeletionFinisher) and the error holds
-// persistence.ErrDeleting. A failed read counts as marked when this
-// deletion's mark was taken (it stood before), else as in place. It
-// works within RequestTimeout of its own, since ctx may be what ended;
-// the taking back is bounded by what is left of the grace (unmark).
-func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, markedAt time.Time, cause error) error {
-	if marked {
+// persistence.ErrDeleting. A failed read counts as marked only when this
+// deletion's mark stood (markStood), else as in place: a mark whose own
+// write failed and that no read shows (the database unreachable) is not
+// said to stand, and cause is returned (500, or 503). The read works
+// within RequestTimeout of its own, since ctx (or the taking back's
+// bound) may be what ended; the taking back is bounded by what is left
+// of the grace (unmark).
+func (a *Accounts) takeBack(ctx context.Context, userID string, mark markState, markedAt time.Time, cause error) error {
+	if mark != markNone {
 		err := a.unmark(ctx, userID, markedAt)
 		if err == nil {
 			return cause
@@ -191,7 +206,7 @@ func (a *Accounts) takeBack(ctx context.Context, userID string, marked bool, mar
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
 	defer cancel()
 	_, err := a.store.UserByID(ctx, userID)
-	if err == nil || !marked && !errors.Is(err, persistence.ErrNotFound) {
+	if err == nil || mark != markStood && !errors.Is(err, persistence.ErrNotFound) {
 		return cause
 	}
 	return fmt.Errorf("%w (the account stays marked: %w)", cause, persistence.ErrDeleting)

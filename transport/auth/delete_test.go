@@ -638,3 +638,70 @@ func TestDeleteAccountTwiceFirstFails(t *testing.T) {
 		t.Fatalf("answers %v, then login %d: want the account deleted by the second", answers, login)
 	}
 }
+
+// downStore plays a database that becomes unreachable at the first
+// mark's write: the mark fails (when landed, its write was done all the
+// same), and so do the taking back, every read after it and DeleteUser.
+type downStore struct {
+	*sqlite.Store
+	landed bool
+	down   *atomic.Bool
+}
+
+var errUnreachable = errors.New("dial tcp 10.0.0.1:27017: connect: connection refused")
+
+func (s downStore) MarkUserDeleting(ctx context.Context, id string) error {
+	s.down.Store(true)
+	if s.landed {
+		if err := s.Store.MarkUserDeleting(ctx, id); err != nil {
+			return err
+		}
+	}
+	return errUnreachable
+}
+
+func (s downStore) UnmarkUserDeleting(context.Context, string) error { return errUnreachable }
+
+func (s downStore) DeleteUser(context.Context, string) error { return errUnreachable }
+
+func (s downStore) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	if s.down.Load() {
+		return persistence.User{}, errUnreachable
+	}
+	return s.Store.UserByID(ctx, id)
+}
+
+// TestDeleteAccountDatabaseDown: a deletion whose first mark fails with
+// the database unreachable (the taking back and the re-read failing too)
+// does not know whether the mark landed, and does not say the account is
+// being deleted: 500, never 202 'deleting' over an account nothing may
+// delete. Before, the unknown outcome counted as marked: 202, while the
+// account (its mark not landed) was whole and signed in.
+func TestDeleteAccountDatabaseDown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		landed bool
+		login  int // once the database is back
+	}{
+		{"the mark did not land", false, http.StatusOK},
+		{"the mark landed", true, http.StatusUnauthorized}, // the store's sweep finishes it after the grace
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, AccountOptions{})
+			store := downStore{Store: e.store, landed: tc.landed, down: new(atomic.Bool)}
+			down := newAccountsEnvThrough(t, e.store, store, AccountOptions{})
+			token, _ := e.signUp("down@example.com", "the right password")
+			if status, code := down.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusInternalServerError {
+				t.Fatalf("delete with the database unreachable: %d %s, want 500", status, code)
+			}
+			if err := down.accounts.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "down@example.com", "password": "the right password"}); status != tc.login {
+				t.Fatalf("login once the database is back: %d, want %d", status, tc.login)
+			}
+		})
+	}
+}
