@@ -176,8 +176,8 @@ func TestDeleteAccountStopsWhenLiveWorkCannotEnd(t *testing.T) {
 	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusInternalServerError {
 		t.Fatalf("delete with OnDeleting failing: %d %s, want 500", status, code)
 	}
-	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion < 1 { // moved by the revocation (and the mark taken back)
-		t.Fatalf("after the failed deletion: %+v, %v; want the account kept, its tokens revoked", u, err)
+	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion != 2 { // moved by the revocation and by the mark taken back
+		t.Fatalf("after the failed deletion: %+v, %v; want the account kept, its tokens revoked (version 2)", u, err)
 	}
 	fail.Store(false)
 	token, _ = e.login("retry@example.com", "the right password")
@@ -702,6 +702,62 @@ func TestDeleteAccountDatabaseDown(t *testing.T) {
 			if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "down@example.com", "password": "the right password"}); status != tc.login {
 				t.Fatalf("login once the database is back: %d, want %d", status, tc.login)
 			}
+		})
+	}
+}
+
+// lostMarkStore plays a store whose first mark (MarkUserDeleting) fails
+// with an error that says nothing of the mark (a dropped connection):
+// when landed, the write was done all the same and only its reply was
+// lost; else nothing was written.
+type lostMarkStore struct {
+	*sqlite.Store
+	landed bool
+}
+
+func (s lostMarkStore) MarkUserDeleting(ctx context.Context, id string) error {
+	if s.landed {
+		if err := s.Store.MarkUserDeleting(ctx, id); err != nil {
+			return err
+		}
+	}
+	return errors.New("read tcp 10.0.0.1:5432: connection reset by peer")
+}
+
+// TestDeleteAccountLostFirstMarkReply: a deletion whose first mark fails
+// takes it back, whether it landed (its reply lost) or not, and answers
+// the failure, 500, before ending any live work: the account is in
+// place, signed out (its token version moved by the revocation, and by
+// the mark when it landed), and its password signs in.
+func TestDeleteAccountLostFirstMarkReply(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		landed  bool
+		version int64
+	}{
+		{"the mark landed", true, 2},
+		{"the mark did not land", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, AccountOptions{})
+			lost := newAccountsEnvThrough(t, e.store, lostMarkStore{e.store, tc.landed}, AccountOptions{
+				OnDeleting: func(context.Context, string) error { t.Error("OnDeleting called after a failed mark"); return nil }})
+			token, id := e.signUp("lost@example.com", "the right password")
+			if status, code := lost.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusInternalServerError {
+				t.Fatalf("delete with the mark's reply lost: %d %s, want 500", status, code)
+			}
+			if err := lost.accounts.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := e.store.UserByID(t.Context(), id); err != nil || u.TokenVersion != tc.version {
+				t.Fatalf("the account after the failed mark: %+v, %v; want it in place, token version %d", u, err, tc.version)
+			}
+			if status, _ := e.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized {
+				t.Fatalf("the token after the deletion: %d, want 401 (revoked)", status)
+			}
+			e.login("lost@example.com", "the right password")
 		})
 	}
 }
