@@ -154,10 +154,11 @@ func copiesAtOnce(t *testing.T, path, body string) {
 // no answer gives back the send it spent: refused by the hub as
 // generation_running, for an unknown conversation or another user's
 // alike, failed by the store, or refused before the hub because no event
-// stream could be opened (the user's connections are all in use); a
-// regenerate with a malformed body spends none. Before, each kept it
-// spent, and with a budget of one the user's next send was refused 429.
-// An accepted send keeps it spent.
+// stream could be opened (the server is shutting down); a regenerate with
+// a malformed body spends none. Before, each kept it spent, and with a
+// budget of one the user's next send was refused 429. An accepted send
+// keeps it spent, one asking for a stream while the user's connections
+// are all in use too (answered 202: TestSendWithoutSlotAccepted).
 func TestRefusedSendSpendsNothing(t *testing.T) {
 	t.Parallel()
 	mine, theirs := persistence.NewID(), persistence.NewID()
@@ -169,17 +170,19 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 		sendErr  error
 		header   []string
 		fullUser bool // the user's connections are all in use
+		shutdown bool // the handler's Shutdown has begun
 		want     int
 	}{
 		{"generation running", mine + "/messages", `{"content":"hi"}`,
-			protocol.Errorf(protocol.CodeGenerationRunning, "an answer is running"), nil, false, http.StatusConflict},
-		{"an unknown conversation", persistence.NewID() + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusNotFound},
-		{"another user's conversation", theirs + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusNotFound},
-		{"a store that fails", mine + "/messages", `{"content":"hi"}`, errors.New("store down"), nil, false, http.StatusInternalServerError},
-		{"a stream that cannot open", mine + "/messages", `{"content":"hi"}`, nil, stream, true, http.StatusTooManyRequests},
-		{"a regenerate of an unknown conversation", persistence.NewID() + "/regenerate", `{}`, nil, nil, false, http.StatusNotFound},
-		{"a regenerate with a malformed body", mine + "/regenerate", `{"messageId":"x"}`, nil, nil, false, http.StatusBadRequest},
-		{"an accepted send", mine + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusAccepted},
+			protocol.Errorf(protocol.CodeGenerationRunning, "an answer is running"), nil, false, false, http.StatusConflict},
+		{"an unknown conversation", persistence.NewID() + "/messages", `{"content":"hi"}`, nil, nil, false, false, http.StatusNotFound},
+		{"another user's conversation", theirs + "/messages", `{"content":"hi"}`, nil, nil, false, false, http.StatusNotFound},
+		{"a store that fails", mine + "/messages", `{"content":"hi"}`, errors.New("store down"), nil, false, false, http.StatusInternalServerError},
+		{"a stream that cannot open", mine + "/messages", `{"content":"hi"}`, nil, stream, false, true, http.StatusServiceUnavailable},
+		{"a regenerate of an unknown conversation", persistence.NewID() + "/regenerate", `{}`, nil, nil, false, false, http.StatusNotFound},
+		{"a regenerate with a malformed body", mine + "/regenerate", `{"messageId":"x"}`, nil, nil, false, false, http.StatusBadRequest},
+		{"an accepted send", mine + "/messages", `{"content":"hi"}`, nil, nil, false, false, http.StatusAccepted},
+		{"a send without a connection slot", mine + "/messages", `{"content":"hi"}`, nil, stream, true, false, http.StatusAccepted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -192,6 +195,9 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 			}
 			if tc.fullUser && !lim.AcquireConn("u") {
 				t.Fatal("the user's one connection was refused")
+			}
+			if tc.shutdown {
+				s.h.Shutdown()
 			}
 			res := s.request("u", http.MethodPost, "/api/conversations/"+tc.path, tc.body, tc.header...)
 			res.Body.Close()

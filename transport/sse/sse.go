@@ -592,32 +592,23 @@ func (h *Handler) stored(ctx context.Context, userID, clientMessageID string) hu
 }
 
 // start begins an answer with do and streams it, or answers 202 with the
-// new ids when the client does not accept an event stream. The request's
-// body has been read: the session is checked again first (by open, after
-// registering, for a stream), since a logout may have landed while a slow
-// body arrived, up to the server's body read timeout after the request was
-// authenticated.
+// new ids when the client does not accept an event stream, or when the
+// user has no connection slot left for one: the answer's frames reach the
+// user's event streams all the same (a tab on SSE follows its
+// conversation with GET /api/events), the request's own stream is only a
+// convenience, and a tab that holds the last slot must still be able to
+// send. The request's body has been read: the session is checked again
+// first (by open, after registering, for a stream), since a logout may
+// have landed while a slow body arrived, up to the server's body read
+// timeout after the request was authenticated.
 func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
 	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
-	if !AcceptsEvents(c.Request) {
-		if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {
-			httperr.AbortError(c, err)
-			return
-		}
-		res, err := do(ctx, nil)
-		if err != nil {
-			httperr.AbortError(c, statusOf(err))
-			return
-		}
-		body := gin.H{"conversationId": res.ConversationID, "userMessageId": res.UserMessageID, "messageId": res.MessageID}
-		if res.ReplacedModel != "" { // as the ack says it (docs/protocol.md)
-			body["replacedModel"], body["model"] = res.ReplacedModel, res.Model
-		}
-		c.JSON(http.StatusAccepted, body)
+	if !AcceptsEvents(c.Request) || !h.opts.Limits.AcquireConn(who.UserID) {
+		h.accept(ctx, c, who, do)
 		return
 	}
-	s, err := h.open(c.Request.Context(), who)
+	s, err := h.opened(c.Request.Context(), who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -633,6 +624,28 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 		return
 	}
 	h.pump(c, s, res.MessageID)
+}
+
+// accept begins an answer with do, for no stream, once the session is
+// checked again, and answers 202 with the new ids (and the model replaced,
+// as the ack says it: docs/protocol.md).
+func (h *Handler) accept(ctx context.Context, c *gin.Context, who auth.Identity,
+	do func(context.Context, hub.Subscriber) (hub.Result, error),
+) {
+	if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	res, err := do(ctx, nil)
+	if err != nil {
+		httperr.AbortError(c, statusOf(err))
+		return
+	}
+	body := gin.H{"conversationId": res.ConversationID, "userMessageId": res.UserMessageID, "messageId": res.MessageID}
+	if res.ReplacedModel != "" {
+		body["replacedModel"], body["model"] = res.ReplacedModel, res.Model
+	}
+	c.JSON(http.StatusAccepted, body)
 }
 
 // AcceptsEvents reports whether r asks for an event stream: one of its

@@ -151,7 +151,8 @@ const ReasonTokenExpired = "token expired"
 
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
-// close; none left is a 429. It ends when the token of who expires. Once
+// close; none left is a 429 (a send or regenerate is then answered 202
+// instead: start). It ends when the token of who expires. Once
 // Shutdown has begun, a new stream is refused with a 503 before it
 // registers, as a WebSocket is closed with 1001 before it does: the hub
 // has already handed its last frames to the subscribers it had.
@@ -159,6 +160,12 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 	if !h.opts.Limits.AcquireConn(who.UserID) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
+	return h.opened(ctx, who)
+}
+
+// opened is open once the connection slot is taken (AcquireConn): it is
+// released when the stream is refused, else by close.
+func (h *Handler) opened(ctx context.Context, who auth.Identity) (*stream, error) {
 	s := &stream{id: persistence.NewID(), userID: who.UserID, tv: who.TokenVersion, stalled: h.opts.StalledWrite,
 		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{}), metrics: h.opts.Metrics}
 	if !h.track(s) {
