@@ -757,6 +757,37 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('a switch refused for too many open connections closes the old stream, whose slot the retry then takes, and catches up once it opens', async () => {
+    const { t, events, handlers, statuses } = setup();
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    const first = events()[0]!;
+    first.stream();
+    await settle();
+
+    t.unsubscribe('c1');
+    t.subscribe('c2');
+    await settle();
+    const second = events()[1]!;
+    expect(second.url).toBe('/api/events?conversationId=c2');
+    second.error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user'); // the old stream holds the last slot
+    await settle();
+    expect(first.aborted).toBe(true); // its slot freed for the retry
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: TOO_MANY_CONNECTIONS_DETAIL });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events()).toHaveLength(3);
+    const third = events()[2]!;
+    expect(third.url).toBe('/api/events?conversationId=c2');
+    third.stream();
+    await settle();
+    expect(statuses.at(-1)).toMatchObject({ state: 'connected', kind: 'sse' });
+    expect(handlers.subscribed).toHaveBeenLastCalledWith('c2', expect.any(Number));
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1); // what the old stream would have carried is loaded again
+    expect(third.aborted).toBe(false);
+    t.stop();
+  });
+
   it('drop cuts the stream and the posts; the stream comes back resuming', async () => {
     const { t, calls, events, last, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 8 } });
     await openStream(t, last);

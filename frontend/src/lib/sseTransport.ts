@@ -501,10 +501,18 @@ export class SSETransport implements Transport {
   /**
    * rateLimited waits out a 429 of the event stream: too many open
    * connections of the user (said as the WebSocket's 1013, with the same
-   * notice once) or too many frames.
+   * notice once) or too many frames. A stream this one was to replace (a
+   * switch of conversation keeps the old one open until the new one opens)
+   * is closed at too many connections: it holds a slot the retry needs,
+   * and every retry would be refused the same way. What it would have
+   * carried meanwhile is caught up when the next stream opens (a refused
+   * open is a cut: reconnected() loads the list and the open thread again).
    */
   private rateLimited(err: ApiError): void {
     const crowded = err.message === TOO_MANY_STREAMS_MESSAGE;
+    if (crowded) {
+      for (const old of this.streams) old.ctrl.abort();
+    }
     const detail = crowded ? TOO_MANY_CONNECTIONS_DETAIL : waitReason(err.message) || 'The server asked to wait.';
     this.handlers.status({ state: 'reconnecting', kind: 'sse', detail });
     if (crowded && !this.toldCrowded) {
