@@ -158,7 +158,10 @@ func copiesAtOnce(t *testing.T, path, body string) {
 // a malformed body spends none. Before, each kept it spent, and with a
 // budget of one the user's next send was refused 429. An accepted send
 // keeps it spent, one asking for a stream while the user's connections
-// are all in use too (answered 202: TestSendWithoutSlotAccepted).
+// are all in use too (answered 202: TestSendWithoutSlotAccepted). Once
+// Shutdown has begun, a send answered without a stream of its own is
+// refused 503 like one whose stream cannot open, and spends none: before,
+// it started an answer on the instance going away (202).
 func TestRefusedSendSpendsNothing(t *testing.T) {
 	t.Parallel()
 	mine, theirs := persistence.NewID(), persistence.NewID()
@@ -183,6 +186,8 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 		{"a regenerate with a malformed body", mine + "/regenerate", `{"messageId":"x"}`, nil, nil, false, false, http.StatusBadRequest},
 		{"an accepted send", mine + "/messages", `{"content":"hi"}`, nil, nil, false, false, http.StatusAccepted},
 		{"a send without a connection slot", mine + "/messages", `{"content":"hi"}`, nil, stream, true, false, http.StatusAccepted},
+		{"a send without a connection slot, shutting down", mine + "/messages", `{"content":"hi"}`, nil, stream, true, true, http.StatusServiceUnavailable},
+		{"a send asking no stream, shutting down", mine + "/messages", `{"content":"hi"}`, nil, nil, false, true, http.StatusServiceUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

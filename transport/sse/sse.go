@@ -628,10 +628,19 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 
 // accept begins an answer with do, for no stream, once the session is
 // checked again, and answers 202 with the new ids (and the model replaced,
-// as the ack says it: docs/protocol.md).
+// as the ack says it: docs/protocol.md). Once Shutdown has begun it is
+// refused 503, as a stream that cannot open is: the client sends it again
+// to an instance that is not going away.
 func (h *Handler) accept(ctx context.Context, c *gin.Context, who auth.Identity,
 	do func(context.Context, hub.Subscriber) (hub.Result, error),
 ) {
+	h.mu.Lock()
+	closing := h.closing
+	h.mu.Unlock()
+	if closing {
+		httperr.AbortError(c, httperr.Unavailable(shuttingDown, nil))
+		return
+	}
 	if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {
 		httperr.AbortError(c, err)
 		return

@@ -170,7 +170,7 @@ func (h *Handler) opened(ctx context.Context, who auth.Identity) (*stream, error
 		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{}), metrics: h.opts.Metrics}
 	if !h.track(s) {
 		h.opts.Limits.ReleaseConn(who.UserID)
-		return nil, httperr.Unavailable("the server is shutting down; retry", nil)
+		return nil, httperr.Unavailable(shuttingDown, nil)
 	}
 	if !who.ExpiresAt.IsZero() {
 		// As a WebSocket is closed with 4401 when its token expires, the
@@ -216,6 +216,10 @@ func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when st
 	}
 	return httperr.Unavailable("cannot check the session right now; retry", fmt.Errorf("recheck session %s: %w", when, err))
 }
+
+// shuttingDown is the message of a request refused once Shutdown has
+// begun.
+const shuttingDown = "the server is shutting down; retry"
 
 // track adds s to the handler's streams, unless Shutdown has begun.
 func (h *Handler) track(s *stream) bool {
