@@ -335,6 +335,15 @@ func (b *Bus) Health(context.Context) error {
 // before this instance saw its own lease).
 func (b *Bus) Instances() int { return b.lease.live() }
 
+// Alone reports whether this instance judges itself the only live
+// instance of the cluster: every other instance's lease seen is expired,
+// and this instance judges (it has renewed its lease without a break for
+// a TTL, so a live instance would have renewed its own since). Unlike
+// Instances, false while it does not judge (just started, its renewals
+// resumed after an outage or a step of the leases stream's clock for
+// less than a TTL): then a peer whose lease looks old may be live still.
+func (b *Bus) Alone() bool { return b.lease.alone() }
+
 // SessionKeyConflicts is how many instances with a live lease would
 // refuse this instance's session tokens or sign tokens it refuses (see
 // SessionKeys); 0 when they all agree.

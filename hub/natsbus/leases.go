@@ -318,6 +318,29 @@ func (v *leaseView) live() int {
 	return n
 }
 
+// alone reports whether this instance is the only live one by its
+// judgement: it judges (see judging), and every other instance's lease
+// seen is expired by the leases stream's clock at this instance's newest
+// lease, as dead finds it. Not while it does not judge: live counts out a
+// peer whose lease looks old by then, but the peer may be renewing still
+// (after an outage that cut every instance off, this one's renewal may
+// land first; a new watcher's pass drops a lease not yet written again;
+// the stream's clock may have stepped).
+func (v *leaseView) alone() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.judges() {
+		return false
+	}
+	self := token(v.self)
+	for key, l := range v.seen {
+		if key != self && !v.expired(l, v.ownNow) {
+			return false
+		}
+	}
+	return true
+}
+
 // keyConflicts is how many instances with a live lease disagree with
 // this one about session keys (see SessionKeys).
 func (v *leaseView) keyConflicts() int {

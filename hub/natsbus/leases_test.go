@@ -68,6 +68,10 @@ func TestLeaseJudgement(t *testing.T) {
 		peerDead  bool
 		lockSince time.Duration // when the peer's lock was first seen
 		live      int           // instances with a live lease, this one included
+		alone     bool          // Alone: judging, and no other instance live by it
+		// Own renewals from outage[0] until outage[1] fail (NATS down:
+		// none lands).
+		outage [2]time.Duration
 		// The leases stream's clock reads this host's plus step from
 		// stepAt on (its leader moved to a server whose clock is off).
 		step, stepAt time.Duration
@@ -75,17 +79,30 @@ func TestLeaseJudgement(t *testing.T) {
 		{name: "own lease not seen yet", peer: ptr(0), live: 0},
 		{name: "fresh start: not judging yet", self: []time.Duration{0, 3 * time.Second}, peer: ptr(0), live: 2},
 		{name: "peer renewing", self: []time.Duration{0, 12 * time.Second}, peer: ptr(9 * time.Second), judging: true, live: 2},
-		{name: "peer silent for more than a TTL", self: []time.Duration{0, 21 * time.Second}, peer: ptr(10 * time.Second), judging: true, peerDead: true, live: 1},
+		{name: "peer silent for more than a TTL", self: []time.Duration{0, 21 * time.Second}, peer: ptr(10 * time.Second), judging: true, peerDead: true, live: 1, alone: true},
 		{name: "own renewals failing: no judgement", self: []time.Duration{0, 30 * time.Second}, peer: ptr(0), failed: true, live: 1},
-		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true, live: 1},
-		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true, live: 1},
-		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
-		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
+		// An outage cut this instance and the peer off together (from 3 s
+		// to 20 s): this instance's renewal at 21 s lands before the
+		// peer's first one. live counts the peer out, but it is not
+		// judged dead (its answers are not taken over): not alone either,
+		// until this instance has renewed for a TTL again.
+		{name: "after an outage, own renewal first: peer not judged, not alone", self: renewals(0, 27, 3), outage: [2]time.Duration{3 * time.Second, 20 * time.Second},
+			peer: ptr(2 * time.Second), live: 1},
+		{name: "after an outage, a peer silent for a TTL of own renewals: alone", self: renewals(0, 33, 3), outage: [2]time.Duration{3 * time.Second, 20 * time.Second},
+			peer: ptr(2 * time.Second), judging: true, peerDead: true, live: 1, alone: true},
+		{name: "after an outage, the peer renewed: not alone", self: renewals(0, 33, 3), outage: [2]time.Duration{3 * time.Second, 20 * time.Second},
+			peer: ptr(32 * time.Second), judging: true, live: 2},
+		{name: "alone from the start", self: renewals(0, 12, 3), judging: true, peerDead: true, live: 1, alone: true},
+		// (alone goes by the leases: judging, a live peer's would be seen)
+		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true, live: 1, alone: true},
+		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true, live: 1, alone: true},
+		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1, alone: true},
+		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1, alone: true},
 		// CHATD_LEASE_TTL differs between instances (changed one instance
 		// at a time): each is judged by the longer of the two TTLs.
 		{name: "peer with a longer TTL delays judging", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), peerTTL: 30 * time.Second, live: 2},
 		{name: "peer with a longer TTL, silent longer than ours, not than its own", self: []time.Duration{0, 31 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, live: 2},
-		{name: "peer with a longer TTL, silent longer than its own", self: []time.Duration{0, 45 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, peerDead: true, live: 1},
+		{name: "peer with a longer TTL, silent longer than its own", self: []time.Duration{0, 45 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, peerDead: true, live: 1, alone: true},
 		{name: "peer with a shorter TTL is judged by ours", self: []time.Duration{0, 21 * time.Second}, peer: ptr(15 * time.Second), peerTTL: 2 * time.Second, judging: true, live: 2},
 		// The stream's leader moves to a server whose clock differs by
 		// 8 s (more than the TTL less the renewal interval) or 12 s (more
@@ -105,7 +122,7 @@ func TestLeaseJudgement(t *testing.T) {
 		{name: "leader clock off by less than the tolerance: judged", self: renewals(0, 15, 3), peer: ptr(11 * time.Second),
 			step: 1500 * time.Millisecond, stepAt: 14 * time.Second, judging: true, live: 2},
 		{name: "after a step, a peer silent for more than a TTL is dead", self: renewals(0, 36, 3), peer: ptr(11 * time.Second),
-			step: 8 * time.Second, stepAt: 14 * time.Second, judging: true, peerDead: true, live: 1},
+			step: 8 * time.Second, stepAt: 14 * time.Second, judging: true, peerDead: true, live: 1, alone: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,6 +152,10 @@ func TestLeaseJudgement(t *testing.T) {
 				if !peerDone && *tt.peer < d {
 					writePeer()
 				}
+				if d >= tt.outage[0] && d < tt.outage[1] {
+					failRenewal(v, t0.Add(d))
+					continue
+				}
 				rev++
 				renew(v, t0.Add(d), leader(d), rev, i%2 == 1)
 			}
@@ -153,6 +174,9 @@ func TestLeaseJudgement(t *testing.T) {
 			now, ok := v.judging()
 			if ok != tt.judging {
 				t.Fatalf("judging = %v, want %v", ok, tt.judging)
+			}
+			if alone := v.alone(); alone != tt.alone {
+				t.Fatalf("alone = %v, want %v", alone, tt.alone)
 			}
 			if !ok {
 				return
@@ -422,6 +446,15 @@ func renew(v *leaseView, local, created time.Time, rev uint64, deliveredFirst bo
 	if !deliveredFirst {
 		v.apply(e)
 	}
+}
+
+// failRenewal plays a renewal of "me"'s lease sent at local (this host's
+// clock) that failed and never landed (NATS was down).
+func failRenewal(v *leaseView, local time.Time) {
+	v.clock = func() time.Time { return local }
+	stamp := local.Add(time.Hour)
+	v.sending(stamp)
+	v.renewed(stamp, errTest)
 }
 
 // TestWatcherFailureLogged: a bucket that cannot be watched (here the

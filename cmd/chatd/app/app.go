@@ -340,9 +340,10 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 // and the running answers go on streaming to the tabs over the bus until
 // they end or ctx ends (the rest are then interrupted as above); then the
 // writer drains and the bus is closed (the instance leaves the cluster).
-// When the bus is unusable as Shutdown begins, or shows no other live
-// instance (none could receive the answers' frames, nor the tabs follow
-// them there), it stops as a single instance does instead (stopAlone).
+// When the bus is unusable as Shutdown begins, or judges no other
+// instance live (none could receive the answers' frames, nor the tabs
+// follow them there), it stops as a single instance does instead
+// (stopAlone).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
@@ -356,12 +357,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 // drainAlone reports whether this instance of a cluster stops as a single
-// instance does: its bus is unusable (Bus.Health), or the bus sees no
-// other live instance (a bus with Instances, hub/natsbus: this one's is
-// the only live lease). A rolling restart's drain would then close its
-// tabs for nothing (no instance can take them, nor receive its answers'
-// frames) and stream its answers to nobody until the grace ends. It logs
-// why.
+// instance does: its bus is unusable (Bus.Health), or the bus judges it
+// the only live instance (a bus with Alone, hub/natsbus: every other
+// lease expired, and judged so). A rolling restart's drain would then
+// close its tabs for nothing (no instance can take them, nor receive its
+// answers' frames) and stream its answers to nobody until the grace ends.
+// It logs why. Not when the bus does not judge yet (Alone false, though
+// no other lease may look live: after an outage this instance's renewal
+// can land before the others', just started, or after a step of the
+// leases stream's clock): the others may be live, and taking the tabs
+// and answers, so it drains.
 func (a *App) drainAlone(ctx context.Context) bool {
 	hctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
@@ -370,7 +375,7 @@ func (a *App) drainAlone(ctx context.Context) bool {
 			"their tabs get their done before the close)", "err", err)
 		return true
 	}
-	if b, ok := a.cfg.Bus.(interface{ Instances() int }); ok && b.Instances() == 1 {
+	if b, ok := a.cfg.Bus.(interface{ Alone() bool }); ok && b.Alone() {
 		a.cfg.Logger.Info("no other instance of the cluster is live: stopping as a single instance (running answers interrupted now, " +
 			"their tabs get their done before the close)")
 		return true

@@ -90,7 +90,8 @@ func TestClusterStopOnlyInstance(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{instances: 1})
 	a := c.nodes[0]
-	waitFor(t, "the instance to see its own lease", func() bool { return c.buses[0].Instances() == 1 })
+	// Alone once the instance judges: it has renewed its lease for a TTL.
+	waitFor(t, "the instance to judge itself alone", c.buses[0].Alone)
 	u := a.register(t)
 	tab := a.dial(t, u)
 	ack := tab.start("alone [[fake tokens=100000 delay=5ms]]")
