@@ -389,12 +389,20 @@ const busTimeout = 5 * time.Second
 
 // stopAlone is Shutdown of a single instance (see Shutdown), also of a
 // cluster's instance whose drain would help no one (drainAlone): then,
-// first, no account deletion begins to end its user's live work, and
-// those under way are waited for (waitEndingUsers), before the hub stops
-// its bus work; and the bus is closed last.
+// first, the account deletions under way are waited for within ctx, as a
+// drain does (drainCluster); only then does no deletion begin to end its
+// user's live work, those under way being waited for (waitEndingUsers),
+// before the hub stops its bus work; and the bus is closed last. Else a
+// deletion that had not reached its end of live work (endUser) would be
+// refused (errBusClosing): its user signed out everywhere, the account
+// kept, 503. So with a bus that is down too: the deletion runs to its own
+// outcome, as one made during an outage while the instance stays up does
+// (the close and stops it sends may not reach the other instances, which
+// close the removed account's tabs at their own check, auth.Watch).
 func (a *App) stopAlone(ctx context.Context) error {
 	var errEnding error
 	if a.cfg.Bus != nil {
+		_ = a.accounts.Wait(ctx) // finish's Wait reports those still running
 		errEnding = a.waitEndingUsers(ctx)
 	}
 	errHub := a.hub.Shutdown(ctx)
