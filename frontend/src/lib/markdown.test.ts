@@ -124,6 +124,12 @@ describe('text', () => {
     ['40 row gaps of 19em', `$$\\begin{aligned}${'a\\\\[19em]'.repeat(40)}b\\end{aligned}$$`],
     // Rows \arraystretch times as tall: 240,000em.
     ['a matrix stretched 100,000 times', '$$\\def\\arraystretch{100000}\\begin{matrix}a\\\\b\\end{matrix}$$'],
+    // Positive horizontal lengths add up too (apart, to 1000em): macros
+    // made 20,000 kerns of 20em under \Huge, 995,000em, 2 MB of HTML.
+    [
+      '20,000 kerns of 20em from macros',
+      `$\\def\\a{${'\\kern20em'.repeat(50)}}\\def\\b{${'\\a'.repeat(10)}}\\def\\c{${'\\b'.repeat(10)}}\\def\\d{\\c\\c\\c\\c}\\Huge x\\d y$`,
+    ],
   ];
   for (const [name, src] of tooLarge) {
     it(`shows math with ${name} as its source`, () => {
@@ -154,7 +160,8 @@ describe('text', () => {
     // allows some 80 of the macros in one formula): 67em in all.
     ['a long formula with many small spaces', `$$${'x\\!y\\,'.repeat(50)}${'x\\mkern-3mu y\\mkern3mu '.repeat(150)}z$$`],
     // A positive horizontal space widens the formula as its text does (a
-    // display formula scrolls sideways in .math-block): not counted. 60
+    // display formula scrolls sideways in .math-block): counted apart, to
+    // 1000em in all. 60
     // lines of 4em each (\quad 1em, \qquad 2em): 240em across rows that
     // never line up.
     [

@@ -31,13 +31,22 @@ const MAX_LENGTH_EM = 20;
  * \arraystretch makes taller), each within MAX_LENGTH_EM alone but adding
  * up: 40 nested \raisebox{-19em} lowering text 760em, 40 row gaps of
  * -19em, 30 kerns of -19em (by hand or from macros). A positive horizontal
- * space (\quad, \hspace, a rule's width) widens the formula as its text
- * does, wrapping or scrolling sideways like it (.math-block scrolls, an
- * inline formula the message list): not counted, so 60 aligned lines of
- * \quad and \qquad render. Ordinary formulas stay far below it: \! is a
- * sixth of an em, a matrix's row gaps a few points.
+ * space (\quad, \hspace, a rule's width) is counted apart, against
+ * MAX_WIDTH_EM. Ordinary formulas stay far below it: \! is a sixth of an
+ * em, a matrix's row gaps a few points.
  */
 const MAX_TOTAL_EM = 100;
+/**
+ * MAX_WIDTH_EM bounds the positive horizontal lengths of a formula (\quad,
+ * \hspace, \kern, a rule's width), added up. Such a space widens the
+ * formula as its text does, wrapping or scrolling sideways like it
+ * (.math-block scrolls, an inline formula the message list), so the bound
+ * is ten times MAX_TOTAL_EM: 60 aligned lines of \quad and \qquad (240em)
+ * render. Without one, macros multiply a 20em kern within maxExpand: 541
+ * characters of TeX drew 20,000 kerns of 20em under \Huge (995,000em,
+ * 2 MB of HTML).
+ */
+const MAX_WIDTH_EM = 1000;
 
 const settings = {
   throwOnError: false,
@@ -49,7 +58,7 @@ const settings = {
 } as const;
 
 /** TOO_LARGE is the reason a formula whose lengths are too large (tooLarge) is refused (the shown source's title). */
-export const TOO_LARGE = `The lengths in this formula are too large (one below -${MAX_LENGTH_EM}em, or ${MAX_TOTAL_EM}em in all of the negative and vertical ones); it is shown as written.`;
+export const TOO_LARGE = `The lengths in this formula are too large (one below -${MAX_LENGTH_EM}em, ${MAX_TOTAL_EM}em in all of the negative and vertical ones, or ${MAX_WIDTH_EM}em in all of the positive horizontal ones); it is shown as written.`;
 
 /** renderTex renders TeX to HTML; bad TeX, or TeX with too large a length, is shown as its source, never thrown. */
 export function renderTex(tex: string, display: boolean): string {
@@ -103,7 +112,8 @@ const sizeMultipliers = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.44, 1.728, 2.074, 
 
 /**
  * tooLarge says whether the formula's lengths are too large: one below
- * -MAX_LENGTH_EM, or those counted (budget) beyond MAX_TOTAL_EM. It reads
+ * -MAX_LENGTH_EM, those counted tall (budget) beyond MAX_TOTAL_EM, or
+ * those counted wide beyond MAX_WIDTH_EM. It reads
  * KaTeX's parse tree (macros expanded). TeX that does not parse is left to
  * renderTex (KaTeX shows it as an error).
  */
@@ -114,7 +124,8 @@ function tooLarge(tex: string, display: boolean): boolean {
   } catch {
     return false;
   }
-  return budget(tree, 1, false) > MAX_TOTAL_EM;
+  const { tall, wide } = budget(tree, 1, false);
+  return tall > MAX_TOTAL_EM || wide > MAX_WIDTH_EM;
 }
 
 /**
@@ -127,7 +138,7 @@ function emSize(m: Measurement, scale: number): number {
   return Math.min(em, MAX_LENGTH_EM * scale);
 }
 
-/** The horizontal lengths, by node type and key: a positive one is not counted. Any other length counts as vertical. */
+/** The horizontal lengths, by node type and key: a positive one is counted wide. Any other length counts as vertical. */
 const horizontalLengths = new Set(['kern.dimension', 'rule.width', 'includegraphics.width']);
 /** The nodes of which one branch is drawn, by type: a \mathchoice's four styles, the HTML beside the hidden MathML. */
 const oneBranchDrawn: Record<string, readonly string[]> = {
@@ -138,41 +149,58 @@ const oneBranchDrawn: Record<string, readonly string[]> = {
 const BASELINE_SKIP_EM = 1.2;
 
 /**
+ * Budget is what a parse tree's lengths add up to, in ems of the normal
+ * font size: tall (the negative and vertical ones) and wide (the positive
+ * horizontal ones).
+ */
+interface Budget {
+  tall: number;
+  wide: number;
+}
+
+const nothing: Budget = { tall: 0, wide: 0 };
+
+function plus(a: Budget, b: Budget): Budget {
+  return { tall: a.tall + b.tall, wide: a.wide + b.wide };
+}
+
+/**
  * budget adds up, in ems of the normal font size, the lengths in the parse
  * tree node that can blow a layout up: negative ones by their size,
  * vertical ones by theirs (a positive one capped as KaTeX caps it), and
  * what an \arraystretch above 1 adds to an array's rows (KaTeX caps it
- * nowhere); a positive horizontal one (horizontal: the node is one)
- * counts nothing. A length below -MAX_LENGTH_EM counts as Infinity. Of a
- * node of which one branch is drawn it counts the largest branch. Lengths
+ * nowhere), all tall; a positive horizontal one (horizontal: the node is
+ * one) counts wide. A length below -MAX_LENGTH_EM counts as Infinity. Of a
+ * node of which one branch is drawn it counts the largest branch (tall and
+ * wide each). Lengths
  * in em, ex or mu are scaled by the nearest \tiny ... \Huge above them
  * (they are absolute); sizes made smaller (\scriptstyle) are counted as
  * if not. Source locations are not walked.
  */
-function budget(node: unknown, scale: number, horizontal: boolean): number {
-  if (node === null || typeof node !== 'object') return 0;
-  if (Array.isArray(node)) return node.reduce((sum: number, n) => sum + budget(n, scale, false), 0);
+function budget(node: unknown, scale: number, horizontal: boolean): Budget {
+  if (node === null || typeof node !== 'object') return nothing;
+  if (Array.isArray(node)) return node.reduce((sum: Budget, n) => plus(sum, budget(n, scale, false)), nothing);
   const n = node as Partial<Measurement> & { type?: unknown; size?: unknown; arraystretch?: unknown; body?: unknown };
   if (typeof n.number === 'number' && typeof n.unit === 'string') return counted(emSize(n as Measurement, scale), horizontal);
   const type = typeof n.type === 'string' ? n.type : '';
   const inner = type === 'sizing' && typeof n.size === 'number' ? (sizeMultipliers[n.size - 1] ?? scale) : scale;
   const branches = oneBranchDrawn[type];
-  let sum = type === 'array' ? stretched(n.arraystretch, n.body, scale) : 0;
-  let largest = 0;
+  let sum: Budget = { tall: type === 'array' ? stretched(n.arraystretch, n.body, scale) : 0, wide: 0 };
+  let largest = nothing;
   for (const [k, v] of Object.entries(node)) {
     if (k === 'loc') continue;
     const b = budget(v, inner, horizontalLengths.has(`${type}.${k}`));
-    if (branches?.includes(k)) largest = Math.max(largest, b);
-    else sum += b;
+    if (branches?.includes(k)) largest = { tall: Math.max(largest.tall, b.tall), wide: Math.max(largest.wide, b.wide) };
+    else sum = plus(sum, b);
   }
-  return sum + largest;
+  return plus(sum, largest);
 }
 
 /** counted is what a length of em ems counts in a budget. */
-function counted(em: number, horizontal: boolean): number {
-  if (em < -MAX_LENGTH_EM) return Infinity;
-  if (em < 0) return -em;
-  return horizontal ? 0 : em;
+function counted(em: number, horizontal: boolean): Budget {
+  if (em < -MAX_LENGTH_EM) return { tall: Infinity, wide: 0 };
+  if (em < 0) return { tall: -em, wide: 0 };
+  return horizontal ? { tall: 0, wide: em } : { tall: em, wide: 0 };
 }
 
 /** stretched is what an \arraystretch above 1 adds to the height of an array's rows (body), in ems of the normal size under a sizing of scale. */
