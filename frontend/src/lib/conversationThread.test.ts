@@ -411,6 +411,36 @@ describe('long conversations are paged', () => {
     expect(activePath(thread()!).map((m) => m.id).slice(0, 12)).toEqual(all.map((m) => m.id));
   });
 
+  it('a reload whose page starts at a plain continuation of the last loaded message, the page limit falling between, joins the thread', async () => {
+    const all = chain(4);
+    let stored = all.slice(0, 2); // what the server holds: m0, m1 at first
+    const asked: string[] = [];
+    const { thread, socket } = await connected({
+      route: (url, init) => {
+        if ((init?.method ?? 'GET') !== 'GET') return undefined;
+        if (url === `/api/conversations/${CID}`) {
+          return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages: stored.slice(-2), hasMore: stored.length > 2, activeMessageId: '' });
+        }
+        if (!url.startsWith(`/api/conversations/${CID}/messages?`)) return undefined;
+        asked.push(url);
+        const p = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+        const end = stored.findIndex((m) => m.id === p.get('before'));
+        const start = Math.max(0, end - Number(p.get('limit')));
+        return json({ messages: stored.slice(start, end), hasMore: start > 0 });
+      },
+    });
+    expect(thread()!.hasMore).toBe(false);
+    const first = socket();
+    first.cut();
+    stored = all; // m2, m3 written in another tab meanwhile: a page of 2, m1 before it
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()!.messages.m3).toBeDefined());
+    expect(asked).toEqual([`/api/conversations/${CID}/messages?before=m2&limit=1`]);
+    expect(thread()!.hasMore).toBe(false);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m0', 'm1', 'm2', 'm3']);
+  });
+
   it('a message typed offline, sent on waking before the reload answers, keeps the message it was written after, and the reload shows it with its answer', async () => {
     const all = chain(12);
     let stored = all.slice(0, 2); // what the server holds: m0, m1 at first

@@ -21,6 +21,7 @@ import {
   applyDone,
   applyReasoning,
   dropPending,
+  gapProbe,
   leafOf,
   mergeOlder,
   mergeSnapshot,
@@ -34,6 +35,7 @@ import {
   unqueue,
   upsertMessage,
   type QueuedSend,
+  type SnapshotPage,
   type Thread,
 } from './thread';
 import { backoffDelay, requestOrder, type Accepted, type RegenerateRequest, type Transport } from './transport';
@@ -254,7 +256,9 @@ export class ConversationThread {
     const at = (this.loadAt = requestOrder());
     this.loadFollowed = this.followed;
     try {
-      const snap = await this.deps.api.conversation(this.id);
+      const fetched = await this.deps.api.conversation(this.id);
+      if (!this.present()) return 'failed';
+      const snap = { ...fetched, before: await this.before(fetched.messages, fetched) };
       if (!this.present()) return 'failed';
       this.stopReloads();
       const queued = this.thread.queued;
@@ -286,6 +290,23 @@ export class ConversationThread {
       if (keepShown && isConnectionError(err)) return 'failed';
       this.setError(gone ? NOT_FOUND : `Could not load the conversation: ${errorText(err)}`);
       return gone ? 'gone' : 'failed';
+    }
+  }
+
+  /**
+   * before asks for the message created just before a snapshot's oldest one
+   * when only it can tell whether the snapshot joins what is loaded
+   * (gapProbe); a failure leaves it unknown (the snapshot then replaces the
+   * thread, as when it is not loaded).
+   */
+  private async before(messages: readonly Message[], page: SnapshotPage): Promise<string | undefined> {
+    const oldest = gapProbe(this.thread, messages, page);
+    if (!oldest) return undefined;
+    try {
+      const older = await this.deps.api.olderMessages(this.id, oldest, 1);
+      return older.messages.at(-1)?.id;
+    } catch {
+      return undefined;
     }
   }
 

@@ -8,6 +8,7 @@ import {
   applyDone,
   applyReasoning,
   dropPending,
+  gapProbe,
   leafOf,
   isQueued,
   mergeOlder,
@@ -484,6 +485,24 @@ describe('a reload after more than a page was written elsewhere, some heard live
     r = mergeOlder(r, [...Object.values(t.messages), ...missed], false);
     expect(siblings(r, 'u2b')).toEqual(['u2', 'u2b']);
     expect(ids(r)).toEqual(['u1', 'a1', 'u2b', 'a2b']);
+  });
+
+  it('a page whose oldest message\'s parent is the newest loaded message joins when the message before it is loaded, and keeps hasMore false', () => {
+    // u1..a3 loaded, nothing older; elsewhere u4, a4 continued a3, and the page limit (2 MiB) falls between a3 and u4.
+    const t = mergeSnapshot(complete(), conv, [msg('u2', 'a1', 'user'), msg('a2', 'u2', 'assistant'), msg('u3', 'a2', 'user'), msg('a3', 'u3', 'assistant')], { hasMore: false });
+    const page = [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')];
+    expect(gapProbe(t, page, { hasMore: true })).toBe('u4');
+    const r = mergeSnapshot(t, conv, page, { hasMore: true, activeMessageId: '', before: 'a3' }); // olderMessages(before u4, limit 1): a3
+    expect(r.hasMore).toBe(false);
+    expect(ids(r)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3', 'a3', 'u4', 'a4']);
+    // The message before the edit of the test above is one never loaded: replaced, as there.
+    const short = complete();
+    const edit = [msg('u2b', 'a1', 'user', 'edited'), msg('a2b', 'u2b', 'assistant')];
+    expect(gapProbe(short, edit, { hasMore: true })).toBe('u2b');
+    expect(ids(mergeSnapshot(short, conv, edit, { hasMore: true, activeMessageId: '', before: 'a3' }))).toEqual(['u2b', 'a2b']);
+    // A page whose oldest message is loaded, or hangs under none loaded, needs no probe.
+    expect(gapProbe(t, [t.messages.a3!, ...page], { hasMore: true })).toBeUndefined();
+    expect(gapProbe(t, [msg('u9', 'a8', 'user'), msg('a9', 'u9', 'assistant')], { hasMore: true })).toBeUndefined();
   });
 
   it('a send queued after the old last message is shown, and sent, after the newest message of the page that replaced the thread', () => {

@@ -566,6 +566,12 @@ export interface SnapshotPage {
   hasMore?: boolean;
   /** The server's active leaf. */
   activeMessageId?: string;
+  /**
+   * The newest message created before the page's oldest one (asked for when
+   * gapProbe names it; absent when not asked). Loaded, the page leaves
+   * nothing out between itself and what is loaded.
+   */
+  before?: string;
 }
 
 /**
@@ -622,13 +628,33 @@ function afterNewest(t: Thread): Thread {
  * and is no newer than the newest loaded, joins them; a message the page
  * shares with the thread elsewhere (one heard live since reconnecting: a
  * queued send stored, another tab's) does not. A new first message (an
- * edit) with older messages on the server may leave some out too.
+ * edit) with older messages on the server may leave some out too. One
+ * following a loaded message and newer than all (a plain continuation of
+ * the last message, or an edit made after all that was missed) joins when
+ * the message created just before it is loaded (page.before: gapProbe).
  */
 function leavesGap(t: Thread, messages: readonly Message[], page: SnapshotPage): boolean {
   const oldest = oldestOf(messages);
   if (!page.hasMore || !oldest || isStored(t, oldest.id)) return false;
   const had = newestStored(t.messages);
-  return !isStored(t, oldest.parentId) || !had || byAge(oldest, had) > 0;
+  if (!isStored(t, oldest.parentId) || !had) return true;
+  return byAge(oldest, had) > 0 && !(page.before !== undefined && isStored(t, page.before));
+}
+
+/**
+ * gapProbe names the page's oldest message when only the message created
+ * just before it can tell whether the page leaves messages out (leavesGap):
+ * it follows a loaded message and is newer than every loaded one. A page
+ * continuing the last loaded message, the page limit falling between, is
+ * that too, as is an edit of an older message made after more than a page
+ * was written elsewhere: the first joins, the second replaces the thread.
+ * The caller asks for the message before it (olderMessages, limit 1) and
+ * gives its id as page.before.
+ */
+export function gapProbe(t: Thread, messages: readonly Message[], page: SnapshotPage): string | undefined {
+  const oldest = oldestOf(messages);
+  if (!t.loaded || !oldest || !leavesGap(t, messages, { ...page, before: undefined }) || !isStored(t, oldest.parentId)) return undefined;
+  return oldest.id;
 }
 
 function oldestOf(list: readonly Message[]): Message | undefined {
