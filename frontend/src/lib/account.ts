@@ -19,6 +19,45 @@ export const ACCOUNT_DELETED_NOTICE = 'Your account and all its conversations we
 export const ACCOUNT_DELETING_NOTICE =
   'Your account was deleted and signed out everywhere. Removing its conversations is still finishing on the server.';
 
+/**
+ * ACCOUNT_NOT_DELETED is the sign-in page's notice when the server failed
+ * a deletion (its own 5xx) after it had signed the account out everywhere
+ * (the socket closed "account deleted" before the answer): the account is
+ * in place, signed out (docs/api.md).
+ */
+export const ACCOUNT_NOT_DELETED =
+  'Your account was not deleted: the server failed partway, after signing it out everywhere. Sign in and delete it again; your unsent text is kept.';
+
+/**
+ * ACCOUNT_DELETION_UNKNOWN is said instead when no answer of the server's
+ * came (the network, a proxy's bare status) after the account was signed
+ * out everywhere: it may or may not be deleted.
+ */
+export const ACCOUNT_DELETION_UNKNOWN =
+  'You were signed out everywhere, and no answer came to say whether your account was deleted. Sign in to find out: if it is still there, delete it again. Your unsent text is kept.';
+
+/**
+ * ACCOUNT_DELETION_SIGNED_OUT is said by a tab that did not ask for the
+ * deletion when its socket closes "account deleted": the server closes
+ * them before it removes the account, which may still fail and leave it
+ * in place, signed out. Its unsent texts are kept, as for an expiry.
+ */
+export const ACCOUNT_DELETION_SIGNED_OUT =
+  'You were signed out: this account is being deleted, from another tab or device. If the deletion did not go through, sign in again; your unsent text is kept.';
+
+/**
+ * deletionCutNotice is what to say when a deletion was refused after the
+ * session was signed out meanwhile (its socket closed, its token
+ * refused): the server's own 5xx left the account in place
+ * (ACCOUNT_NOT_DELETED), no answer of the server's leaves the outcome
+ * unknown (ACCOUNT_DELETION_UNKNOWN); null for any other refusal.
+ */
+export function deletionCutNotice(err: unknown): string | null {
+  if (!(err instanceof ApiError) || err.status === 0) return ACCOUNT_DELETION_UNKNOWN;
+  if (err.status < 500) return null;
+  return err.code.startsWith('http_') ? ACCOUNT_DELETION_UNKNOWN : ACCOUNT_NOT_DELETED; // http_NNN: a proxy's, not the server's
+}
+
 /** PASSWORD_CHANGED is said in the dialog once the new password is set; this browser stays signed in. */
 export const PASSWORD_CHANGED = 'Password changed. Other devices were signed out.';
 

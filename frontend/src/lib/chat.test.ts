@@ -4,7 +4,7 @@
 // conversationThread.test.ts.
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
+import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, ACCOUNT_DELETION_SIGNED_OUT, ACCOUNT_DELETION_UNKNOWN, ACCOUNT_NOT_DELETED } from './account';
 import { ChatApp, KEPT_THREADS, NEW_CHAT_STARTING, NOT_KEPT, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
@@ -190,22 +190,76 @@ describe('ChatApp', () => {
     expect(kv.getItem('chatd.ended')).toBe('account-deleted');
   });
 
-  it('a close with 4401 "account deleted" (another tab or device deleted it) signs out and forgets the drafts', async () => {
+  it('a close with 4401 "account deleted" where no deletion was asked (another device\'s, which may still fail) signs out and keeps the drafts', async () => {
     const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
     socket().open();
-    kv.setItem(`chatd.draft.${CID}`, 'saved earlier');
-    vi.useFakeTimers();
-    try {
-      app.setDraft(CID, 'typed just now'); // its save is due in 200 ms
-      socket().cut(4401, 'account deleted');
-      expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
-      expect(app.store.state.route).toEqual({ name: 'login' });
-      expect(app.draft(CID)).toBe('');
-      vi.advanceTimersByTime(1000); // the pending save was dropped, not written back
-      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
-    } finally {
-      vi.useRealTimers();
-    }
+    app.setDraft(CID, 'typed just now');
+    socket().cut(4401, 'account deleted');
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETION_SIGNED_OUT });
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed just now');
+    expect(kv.getItem('chatd.ended')).toBe('expired');
+  });
+
+  it.each<[string, () => Response | Promise<Response>, string, boolean]>([
+    ['the server failed after it (503: the account in place, signed out)', () => json({ error: { code: 'unavailable', message: 'the store is unavailable' } }, 503), ACCOUNT_NOT_DELETED, true],
+    ['the server failed after it (500)', () => json({ error: { code: 'internal', message: 'internal error' } }, 500), ACCOUNT_NOT_DELETED, true],
+    ['a proxy answered 502 (the outcome unknown)', () => new Response('bad gateway', { status: 502 }), ACCOUNT_DELETION_UNKNOWN, true],
+    ['the network failed (the outcome unknown)', () => Promise.reject(new TypeError('Failed to fetch')), ACCOUNT_DELETION_UNKNOWN, true],
+    ['then deleted (204)', () => new Response(null, { status: 204 }), ACCOUNT_DELETED_NOTICE, false],
+  ])('deleting the account, its socket closed "account deleted" before the answer: %s', async (_, answer, notice, kept) => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held.then(answer) : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    app.setDraft(CID, 'words not sent');
+    const deleting = app.deleteAccount('my password 1');
+    socket().cut(4401, 'account deleted');
+    expect(app.store.state.session.notice).toBeNull(); // the answer decides
+    expect(app.store.state.session.token).toBe('tok');
+    release();
+    expect(await deleting).toBeNull();
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice });
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe(kept ? 'words not sent' : null);
+    expect(kv.getItem('chatd.ended')).toBe(kept ? 'expired' : 'account-deleted');
+  });
+
+  it('deleting the account refused 503 before its socket\'s close "account deleted" came: the refusal is said, then the close ends the session saying the account was not deleted', async () => {
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? json({ error: { code: 'unavailable', message: 'the store is unavailable' } }, 503) : undefined),
+    });
+    socket().open();
+    app.setDraft(CID, 'words not sent');
+    expect(await app.deleteAccount('my password 1')).toEqual({ text: 'The store is unavailable. Your account was not deleted.' });
+    socket().cut(4401, 'account deleted');
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_NOT_DELETED });
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('words not sent');
+  });
+
+  it('another tab of the browser asking for the deletion: this tab\'s close "account deleted" waits for its answer, and ends as it says', async () => {
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((resolve) => (release = resolve));
+    const b = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    b.socket().open();
+    await vi.waitFor(() => expect(b.app.store.state.session.user?.id).toBe('u'));
+    b.app.setDraft(CID, 'words of a deleted account');
+    const a = setup({ kv: b.kv, route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held : undefined) });
+    a.socket().open();
+    const deleting = a.app.deleteAccount('my password 1');
+    b.socket().cut(4401, 'account deleted');
+    expect(b.app.store.state.session.token).toBe('tok');
+    release(new Response(null, { status: 204 }));
+    expect(await deleting).toBeNull();
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.passwordChange', oldValue: '1', newValue: null }));
+    expect(b.app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
+    expect(b.app.draft(CID)).toBe('');
   });
 
   it('a late copy of a conversation frame (two streams over SSE) does not undo a newer one', async () => {
@@ -231,7 +285,10 @@ describe('a session ended in another tab of the browser', () => {
       await a.app.loadThread(CID); // answered 401 (route below)
     }, SESSION_ENDED, true],
     ['signed out', (a) => a.app.logout(), SIGNED_OUT_ELSEWHERE, false], // a sign-out forgets the unsent texts
-    ['its account deleted (a 4401 "account deleted")', (a) => a.socket().cut(4401, 'account deleted'), ACCOUNT_DELETED_NOTICE, false],
+    ['its account deleted (asked there, answered 2xx)', async (a) => {
+      await a.app.deleteAccount('my password 1');
+    }, ACCOUNT_DELETED_NOTICE, false],
+    ['a 4401 "account deleted" there, its deletion asked elsewhere (which may fail)', (a) => a.socket().cut(4401, 'account deleted'), SESSION_ENDED, true],
   ])('%s: this tab says why, as that tab did', async (_, end, notice, draftKept) => {
     const b = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
     b.socket().open();
@@ -2250,8 +2307,8 @@ describe('an edit box open when its message goes away with the conversation or t
   });
 
   it('the account deleted: the edit is forgotten with the drafts', async () => {
-    const { app, kv, socket } = await editing();
-    socket().cut(4401, 'account deleted');
+    const { app, kv } = await editing();
+    await app.deleteAccount('my password 1');
     await vi.waitFor(() => expect(app.store.state.session.user).toBeNull());
     expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
     expect(app.edits.conversations()).toEqual([]);
@@ -2301,7 +2358,7 @@ describe('ChatApp: the model picked for new chats on a shared browser', () => {
     await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
     await app.setModel('secret-model');
     expect(saved(kv, 'secret-model')).toHaveLength(1);
-    socket().cut(4401, 'account deleted');
+    await app.deleteAccount('my password 1');
     await vi.waitFor(() => expect(app.store.state.session.user).toBeNull());
     expect(saved(kv, 'secret-model')).toEqual([]);
     expect(app.store.state.newChat.model).toBe('');

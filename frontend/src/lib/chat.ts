@@ -5,7 +5,17 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
-import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, changePasswordRefusal, deleteAccountRefusal, type PasswordRefusal, type Refusal } from './account';
+import {
+  ACCOUNT_DELETED_NOTICE,
+  ACCOUNT_DELETING_NOTICE,
+  ACCOUNT_DELETION_SIGNED_OUT,
+  ACCOUNT_NOT_DELETED,
+  changePasswordRefusal,
+  deleteAccountRefusal,
+  deletionCutNotice,
+  type PasswordRefusal,
+  type Refusal,
+} from './account';
 import { ApiClient, ApiError, SERVER_WAIT_MS, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
@@ -141,6 +151,12 @@ export class ChatApp {
   private readonly persist: Persist;
   private readonly session: Session;
   private readonly hold: RefusalHold;
+  /**
+   * The token whose deletion the server refused with its own 5xx before
+   * its socket's close "account deleted" came: that close, when it comes,
+   * is this failed deletion's (deletionClosed).
+   */
+  private deletionFailed: string | null = null;
   private readonly connection: Connection;
   private readonly list: ConversationList;
   private readonly models: ModelList;
@@ -226,7 +242,7 @@ export class ChatApp {
           if (!this.connectedOnce) this.firstConnected();
         },
         reconnected: () => this.onReconnected(),
-        unauthorized: (ended) => (ended === 'accountDeleted' ? this.accountDeleted() : this.refused(this.session.token())),
+        unauthorized: (ended) => (ended === 'accountDeleted' ? this.deletionClosed() : this.refused(this.session.token())),
         resumePoint: (id) => {
           const t = this.store.state.threads[id];
           return t ? resumePoint(t) : undefined;
@@ -579,31 +595,63 @@ export class ChatApp {
 
   /**
    * deleteAccount deletes the account, its conversations and messages once
-   * the server has checked the password, then ends the session here (the
-   * server closes every other tab's socket with 4401, "account deleted").
-   * It returns null when deleted (or when the server is still removing
-   * the data: the notice then says so), else the refusal in plain words;
-   * null too for a refusal answered once the user is no longer signed in
-   * here (see changePassword). Answered once another user is signed in
-   * (here, or in another tab this one followed), a deletion leaves that
-   * user's session alone: it ends only the deleted account's sessions, and
-   * that user's sign-in forgot the deleted account's texts here. Signed out
-   * meanwhile, or signed in again as the same user, this tab ends as
-   * deleted all the same.
+   * the server has checked the password, then ends the session here. The
+   * server closes every socket of the account with 4401 "account deleted"
+   * before it removes it, and may still fail then, the account in place
+   * and signed out: meanwhile a refused token is held (RefusalHold, which
+   * the other tabs of this browser follow too), and the answer decides.
+   * Deleted, the session ends as deleted (the other tabs follow); refused
+   * after the sign-out, it ends as a refused token does, drafts kept, the
+   * sign-in page saying whether the account is still there
+   * (deletionCutNotice). It returns null when deleted (or when the server
+   * is still removing the data: the notice then says so) or when the
+   * session ended, else the refusal in plain words; null too for a refusal
+   * answered once the user is no longer signed in here (see
+   * changePassword). Answered once another user is signed in (here, or in
+   * another tab this one followed), a deletion leaves that user's session
+   * alone: it ends only the deleted account's sessions, and that user's
+   * sign-in forgot the deleted account's texts here. Signed out meanwhile,
+   * or signed in again as the same user, this tab ends as deleted all the
+   * same.
    */
   async deleteAccount(password: string): Promise<Refusal | null> {
     const token = this.session.token();
     const userId = this.store.state.session.user?.id ?? null;
+    this.hold.begin();
     let outcome: 'deleted' | 'deleting';
     try {
       outcome = await this.api.deleteAccount(password);
     } catch (err) {
-      return this.sameUser(token, userId) ? deleteAccountRefusal(err) : null;
+      const told = this.sameUser(token, userId);
+      if (!this.hold.end()) {
+        if (deletionCutNotice(err) === ACCOUNT_NOT_DELETED) this.deletionFailed = token;
+        return told ? deleteAccountRefusal(err) : null;
+      }
+      this.expire(deletionCutNotice(err) ?? SESSION_ENDED);
+      return null;
     }
     if (this.session.token() === null || this.sameUser(token, userId)) {
       this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
     }
+    // After the session's end is stored: the other tabs see it before the request's end.
+    if (this.hold.end()) this.expire();
     return null;
+  }
+
+  /**
+   * deletionClosed handles a socket closed "account deleted": the server
+   * signed the account out everywhere to delete it. Whether it did is known
+   * only to the tab that asked: held while this tab's deletion (or another
+   * tab's of this browser) waits for its answer, else the session ends as
+   * a refused token's does, drafts kept, saying so
+   * (ACCOUNT_DELETION_SIGNED_OUT), or, the close of this tab's deletion
+   * the server refused already (its answer came first), that the account
+   * was not deleted.
+   */
+  private deletionClosed(): void {
+    const token = this.session.token();
+    if (!token || this.hold.hold()) return;
+    this.expire(token === this.deletionFailed ? ACCOUNT_NOT_DELETED : ACCOUNT_DELETION_SIGNED_OUT);
   }
 
   /**

@@ -4,7 +4,9 @@
 // the session while a change is in flight: this tab's own request (its
 // answer decides), or another tab's of this browser, which marks the change
 // in storage and then stores the new token (every tab adopts it) or, when
-// refused, removes the mark.
+// refused, removes the mark. An account deletion holds the same way: the
+// server closes the account's sockets (4401 "account deleted") before it
+// removes the account, which may still fail (ChatApp.deleteAccount).
 
 import type { Persist } from './persist';
 
