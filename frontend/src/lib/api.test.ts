@@ -42,6 +42,24 @@ describe('ApiClient.deleteAccount', () => {
     expect(onUnauthorized).not.toHaveBeenCalled();
   });
 
+  it.each<[string, (api: ApiClient) => Promise<unknown>]>([
+    ['deleteAccount', (api) => api.deleteAccount('pass word 1')],
+    ['changePassword', (api) => api.changePassword('pass word 1', 'pass word 2')],
+  ])('%s: a 401 refusing the token (its challenge says invalid_token) ends the session, with the token sent', async (_, ask) => {
+    const { api, onUnauthorized } = client(() =>
+      error(401, 'unauthorized', 'invalid, expired or revoked token', { 'WWW-Authenticate': 'Bearer realm="chatd", error="invalid_token", error_description="invalid, expired or revoked token"' }),
+    );
+    const err = await ask(api).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 401, tokenRefused: true });
+    expect(onUnauthorized).toHaveBeenCalledWith('tok');
+  });
+
+  it('a wrong password with its challenge (no error named) does not end the session', async () => {
+    const { api, onUnauthorized } = client(() => error(401, 'unauthorized', 'wrong password', { 'WWW-Authenticate': 'Bearer realm="chatd"' }));
+    expect(await api.changePassword('not it', 'pass word 2').catch((e: unknown) => e)).toMatchObject({ status: 401, tokenRefused: false });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+
   it.each([
     [400, 'invalid_field', 'password: must be at most 72 bytes', {}, undefined],
     [429, 'rate_limited', 'too many failed attempts', { 'Retry-After': '42' }, 42],

@@ -21,6 +21,12 @@ export class ApiError extends Error {
     message: string,
     /** Seconds from Retry-After (429), when given. */
     readonly retryAfter?: number,
+    /**
+     * A 401 refusing the token the request carried (expired, revoked, its
+     * account gone): its challenge names error="invalid_token" (docs/api.md),
+     * where a wrong password's names none.
+     */
+    readonly tokenRefused = false,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -110,7 +116,8 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: keep the status line
   }
-  return new ApiError(res.status, code, message, parseRetryAfter(res.headers.get('Retry-After')));
+  const tokenRefused = res.status === 401 && /\berror="invalid_token"/i.test(res.headers.get('WWW-Authenticate') ?? '');
+  return new ApiError(res.status, code, message, parseRetryAfter(res.headers.get('Retry-After')), tokenRefused);
 }
 
 /** ApiClient calls the REST API of docs/api.md. */
@@ -128,11 +135,16 @@ export class ApiClient {
     return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
   }
 
-  /** raw performs a request and returns the response when it is 2xx; it throws ApiError otherwise. */
+  /**
+   * raw performs a request and returns the response when it is 2xx; it
+   * throws ApiError otherwise. Its 401 ends the session (onUnauthorized)
+   * unless auth is false; with auth 'token' only one refusing the token
+   * does (tokenRefused), a wrong password being the caller's to show.
+   */
   async raw(
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean; token?: string } = {},
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean | 'token'; token?: string } = {},
   ): Promise<Response> {
     const token = init.token ?? this.opts.token();
     const headers = this.headers(init.headers, token);
@@ -154,11 +166,11 @@ export class ApiClient {
     noteServerDate(res.headers.get('Date'), sentAt, Date.now());
     if (res.ok) return res;
     const error = await errorFromResponse(res);
-    if (res.status === 401 && init.auth !== false) this.opts.onUnauthorized(token);
+    if (res.status === 401 && (init.auth === 'token' ? error.tokenRefused : init.auth !== false)) this.opts.onUnauthorized(token);
     throw error;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+  private async json<T>(method: string, path: string, body?: unknown, auth: boolean | 'token' = true): Promise<T> {
     const res = await this.raw(method, path, { body, auth });
     if (res.status === 204) return undefined as T;
     return (await res.json()) as T;
@@ -196,23 +208,25 @@ export class ApiClient {
    * deleteAccount deletes the signed-in account, its conversations and
    * messages; the password confirms it. It resolves to 'deleted' (204), or
    * to 'deleting' (202) when the account is gone for every sign-in but its
-   * data is still being removed. Its 401 is a wrong password, for the
-   * caller to show: it does not end the session.
+   * data is still being removed. Its 401 for a wrong password is for the
+   * caller to show: it does not end the session; one refusing the token
+   * (expired, revoked) does, as any request's.
    */
   async deleteAccount(password: string): Promise<'deleted' | 'deleting'> {
-    const res = await this.raw('DELETE', '/api/auth/me', { body: { password }, auth: false });
+    const res = await this.raw('DELETE', '/api/auth/me', { body: { password }, auth: 'token' });
     return res.status === 202 ? 'deleting' : 'deleted';
   }
 
   /**
    * changePassword sets a new password once the server has checked the
    * current one. Every token issued before stops working, the one sent
-   * included: the answer is the session to use from now on. Its 401 is a
-   * wrong current password, for the caller to show: it does not end the
-   * session.
+   * included: the answer is the session to use from now on. Its 401 for a
+   * wrong current password is for the caller to show: it does not end the
+   * session; one refusing the token (expired, revoked) does, as any
+   * request's.
    */
   changePassword(currentPassword: string, newPassword: string): Promise<AuthResult> {
-    return this.json('PATCH', '/api/auth/me', { currentPassword, newPassword }, false);
+    return this.json('PATCH', '/api/auth/me', { currentPassword, newPassword }, 'token');
   }
 
   models(): Promise<{ models: ModelInfo[]; upstreams?: UpstreamInfo[] }> {

@@ -176,6 +176,26 @@ describe('ChatApp', () => {
     expect(location.pathname).toBe('/login');
   });
 
+  it.each<[string, (app: ChatApp) => Promise<unknown>, string]>([
+    ['deleting the account', (app) => app.deleteAccount('my password 1'), 'DELETE'],
+    ['changing the password', (app) => app.changePassword('my password 1', 'a new password 2'), 'PATCH'],
+  ])('%s answered 401 for the token (expired, revoked: its challenge says invalid_token) ends the session, drafts kept', async (_, ask, method) => {
+    const refused = () =>
+      json({ error: { code: 'unauthorized', message: 'invalid, expired or revoked token' } }, 401, {
+        'WWW-Authenticate': 'Bearer realm="chatd", error="invalid_token", error_description="invalid, expired or revoked token"',
+      });
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === method ? refused() : undefined),
+    });
+    socket().open();
+    app.setDraft(CID, 'words not sent');
+    expect(await ask(app)).toBeNull();
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice: SESSION_ENDED });
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('words not sent');
+  });
+
   it('deleting the account answered 202 (its data still being removed) signs out and says the removal is still finishing', async () => {
     const { app, kv, socket } = setup({
       snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],

@@ -582,7 +582,9 @@ export class ChatApp {
     } catch (err) {
       const told = this.sameUser(token, userId); // before a held refusal ends the session
       if (this.hold.end()) this.expire();
-      return told ? changePasswordRefusal(err) : null;
+      // A refused token ended the session: the sign-in page says so.
+      const tokenRefused = err instanceof ApiError && err.tokenRefused;
+      return told && !tokenRefused ? changePasswordRefusal(err) : null;
     }
     const renewed = token !== null && this.session.token() === token;
     const kept = !renewed || this.session.signIn(session.token, session.user);

@@ -79,9 +79,9 @@ export function conv(id: string, title: string, updatedAt: string): Conversation
   return { id, title, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt };
 }
 
-/** json answers a fetch with a JSON body. */
-export function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+/** json answers a fetch with a JSON body (and the headers given). */
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 }
 
 /** Route answers a request the test cares about, or returns undefined for the defaults. */
