@@ -467,6 +467,7 @@ func (a *Accounts) login(c *gin.Context) {
 const (
 	tooManyFailures        = "too many failed logins"
 	tooManyAccountFailures = "too many failed logins to this account"
+	tooManyAddressFailures = "too many failed logins from this address"
 	tooManyChecks          = "too many sign-ins to this account"
 	tooManyAddressChecks   = "too many sign-ins from this address"
 )
@@ -555,7 +556,7 @@ func (at attempt) settle(right bool) {
 // in to (each account's checks bound that account only).
 func (a *Accounts) signIn(email, ip string) attempt {
 	return attempt{
-		{a.byIP, ip, tooManyFailures, keep, giveUp},
+		{a.byIP, ip, tooManyAddressFailures, keep, giveUp},
 		{a.byAccountIP, loginKey(email, ip), tooManyFailures, keep, forget},
 		{a.byAccount, email, tooManyAccountFailures, keep, giveUp},
 		{a.checks, email, tooManyChecks, giveUp, keep},

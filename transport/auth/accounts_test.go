@@ -113,6 +113,43 @@ func (e *accountsEnv) register(email, password string) {
 	}
 }
 
+// TestLoginLimitsSayWhose: the 429 of an address's failed logins (to any
+// accounts) says it is the address's, so a client can tell that another
+// email is refused the same; the one of an account's failures from that
+// address does not. Before, both said "too many failed logins", and the
+// web client told someone behind a shared address who had made no
+// attempt to wait, then let them try another email, refused all the same.
+func TestLoginLimitsSayWhose(t *testing.T) {
+	t.Parallel()
+	login := func(email string) map[string]string {
+		return map[string]string{"email": email, "password": "a wrong password"}
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  AccountOptions
+		fails []string // emails failed from the address first
+		then  string   // the email refused next
+		want  string
+	}{
+		{"the account from the address", AccountOptions{MaxFailuresPerAccount: 2, MaxFailuresPerIP: 100}, []string{"a@example.com", "a@example.com"}, "a@example.com", "rate_limited too many failed logins; try again later"},
+		{"the address", AccountOptions{MaxFailuresPerAccount: 100, MaxFailuresPerIP: 2}, []string{"a@example.com", "b@example.com"}, "c@example.com", "rate_limited too many failed logins from this address; try again later"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, tc.opts)
+			for _, email := range tc.fails {
+				if status, msg, _ := e.postFrom("192.0.2.1", "/api/auth/login", login(email)); status != http.StatusUnauthorized {
+					t.Fatalf("failing %s: %d %s, want 401", email, status, msg)
+				}
+			}
+			status, msg, h := e.postFrom("192.0.2.1", "/api/auth/login", login(tc.then))
+			if status != http.StatusTooManyRequests || msg != tc.want || h.Get("Retry-After") == "" {
+				t.Fatalf("then %s: %d %q (Retry-After %q), want 429 %q with Retry-After", tc.then, status, msg, h.Get("Retry-After"), tc.want)
+			}
+		})
+	}
+}
+
 // TestParallelGuessesCheckAtMostTheLimit sends 20 wrong passwords at once:
 // the attempt is counted before the hash, so at most the account's limit
 // of passwords is checked and the rest are refused with 429.

@@ -110,8 +110,11 @@ describe('AuthPage rate-limit countdown', () => {
     expect(mount.host.querySelector('#auth-error')).toBeNull();
   });
 
-  it('keeps the countdown when the email changes after a refusal of the whole address, and says it is the address\'s', async () => {
-    const button = await signInRefused('too many sign-ins from this address; try again later');
+  it.each([
+    ['its checks', 'too many sign-ins from this address; try again later'],
+    ['its failed logins to any accounts (CHATD_LOGIN_MAX_FAILURES_IP)', 'too many failed logins from this address; try again later'], // transport/auth
+  ])('keeps the countdown when the email changes after a refusal of the whole address (%s), and says it is the address\'s', async (_, message) => {
+    const button = await signInRefused(message);
     const said = mount.host.querySelector('#auth-error')?.textContent;
     expect(said).toMatch(/^Too many sign-ins from your network address .*whatever the account\. Try again in 30 seconds\.$/);
     type('email', 'grace@example.com'); // refused the same: the wait stays

@@ -10,8 +10,8 @@ import { sayPolitely } from '../lib/politeStatus';
 
 /**
  * addressWide says whether a 429 bounds the client's network address as a
- * whole (its sign-ins to any account, its registrations: "... from this
- * address", docs/api.md), not one account from it: another email is
+ * whole (its sign-ins and failed logins to any account, its registrations:
+ * "... from this address", docs/api.md), not one account from it: another email is
  * refused the same, and the person may have made no attempt of their own
  * (an office behind one address).
  */
