@@ -241,3 +241,22 @@ describe('AuthPage refused while the focus is in a field', () => {
     expect(alert?.textContent).toBe('Wrong email or password.');
   });
 });
+
+describe('AuthPage with a full-width address (a Japanese IME)', () => {
+  it('sends it as typed (the server normalises it, NFKC), named after its local part when no name is given', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const register = vi.spyOn(app, 'register').mockResolvedValue();
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="register" />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ');
+    type('password', 'a long password 123');
+    await act(async () => mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!.click());
+    expect(mount.host.querySelector('input[name="email"]')?.getAttribute('aria-invalid')).not.toBe('true');
+    expect(register).toHaveBeenCalledWith('ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'a long password 123', 'ada');
+  });
+});

@@ -133,7 +133,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
     setPending(true);
     try {
       if (mode === 'login') await app.login(email.trim(), password);
-      else await app.register(email.trim(), password, name.trim() || email.trim().split('@')[0]!);
+      else await app.register(email.trim(), password, name.trim() || email.normalize('NFKC').trim().split('@')[0]!);
     } catch (err) {
       const field = serverFieldError(err, mode);
       if (field) {

@@ -29,6 +29,18 @@ describe('emailProblem', () => {
     expect(emailProblem('nobody')).toMatch(/does not look like an email/);
     expect(emailProblem(' a@b.c ')).toBeNull();
   });
+
+  it.each([
+    ['full width, as a Japanese IME types it', 'ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ'],
+    ['an ideographic space around it', '\u3000ada@example.com\u3000'],
+    ['a small commercial at (U+FE6B)', 'ada\uFE6Bexample.com'],
+  ])('takes an address the server takes after NFKC (docs/api.md): %s', (_, email) => {
+    expect(emailProblem(email)).toBeNull();
+  });
+
+  it('refuses one NFKC does not make an address', () => {
+    expect(emailProblem('ａｄａ＿ｅｘａｍｐｌｅ．ｃｏｍ')).toMatch(/does not look like an email/);
+  });
 });
 
 describe('fieldProblem', () => {

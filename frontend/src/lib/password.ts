@@ -27,9 +27,16 @@ export function passwordProblem(password: string): string | null {
   return password.includes('\0') ? NUL_PROBLEM : null;
 }
 
-/** emailProblem explains an address that cannot be one, or returns null. */
+/**
+ * emailProblem explains an address that cannot be one, or returns null. It
+ * reads the address as the server does, NFKC-normalised (docs/api.md): a
+ * full-width one typed with an IME (ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ) is
+ * ada@example.com. The address is sent as typed: the server normalises
+ * it, and a sign-in also looks it up in the forms accounts were stored in
+ * before NFKC, found only from the address as typed.
+ */
 export function emailProblem(email: string): string | null {
-  const e = email.trim();
+  const e = email.normalize('NFKC').trim();
   if (!e) return 'Enter your email address.';
   if (!/^[^\s@]+@[^\s@]+$/.test(e)) return 'This does not look like an email address (name@example.com).';
   return null;
