@@ -383,26 +383,35 @@ func (a *App) drainAlone(ctx context.Context) bool {
 	return false
 }
 
+// deletionsFirst bounds how long a cluster's instance stopping alone
+// waits for the account deletions under way before it interrupts its
+// answers (stopAlone): a deletion's first writes take milliseconds.
+const deletionsFirst = 2 * time.Second
+
 // busTimeout bounds the check of the cluster bus's health as Shutdown
 // begins (which does no I/O with hub/natsbus).
 const busTimeout = 5 * time.Second
 
 // stopAlone is Shutdown of a single instance (see Shutdown), also of a
 // cluster's instance whose drain would help no one (drainAlone): then,
-// first, the account deletions under way are waited for within ctx, as a
-// drain does (drainCluster); only then does no deletion begin to end its
-// user's live work, those under way being waited for (waitEndingUsers),
-// before the hub stops its bus work; and the bus is closed last. Else a
-// deletion that had not reached its end of live work (endUser) would be
-// refused (errBusClosing): its user signed out everywhere, the account
-// kept, 503. So with a bus that is down too: the deletion runs to its own
-// outcome, as one made during an outage while the instance stays up does
-// (the close and stops it sends may not reach the other instances, which
-// close the removed account's tabs at their own check, auth.Watch).
+// first, the account deletions under way are waited for, for at most
+// deletionsFirst (no new one begins), so that one that has not yet reached
+// its end of live work (endUser) gets there rather than being refused
+// (errBusClosing: its user signed out everywhere, the account kept, 503);
+// then no deletion begins to end its user's live work, those under way
+// being waited for (waitEndingUsers), before the hub stops its bus work;
+// and the bus is closed last. The wait is bounded because the answers
+// stream on and sends are taken meanwhile (the hub is not yet closing):
+// a deletion whose store is slow past it is refused as before. With a bus
+// that is down the same holds: the close and stops a deletion sends may
+// not reach the other instances, which close the removed account's tabs
+// at their own check (auth.Watch).
 func (a *App) stopAlone(ctx context.Context) error {
 	var errEnding error
 	if a.cfg.Bus != nil {
-		_ = a.accounts.Wait(ctx) // finish's Wait reports those still running
+		dctx, cancel := context.WithTimeout(ctx, deletionsFirst)
+		_ = a.accounts.Wait(dctx) // finish's Wait reports those still running
+		cancel()
 		errEnding = a.waitEndingUsers(ctx)
 	}
 	errHub := a.hub.Shutdown(ctx)

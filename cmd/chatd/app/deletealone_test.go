@@ -108,3 +108,42 @@ func TestDeletionWhenStoppedAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestStopAloneBoundsItsWaitForDeletions: a cluster instance stopping as
+// a single instance waits for the account deletions under way only
+// deletionsFirst before it interrupts its answers: with a deletion held
+// at its mark for good, another user's running answer still gets its
+// done (interrupted) while the deletion is held. Before, the stop waited
+// for the deletion for as long as it took, up to the whole grace, its
+// answers streaming on and new sends taken meanwhile.
+func TestStopAloneBoundsItsWaitForDeletions(t *testing.T) {
+	t.Parallel()
+	cluster := hub.NewMemCluster()
+	bus := &aloneBus{MemBus: cluster.Join("a"), alone: true, asked: make(chan struct{})}
+	store := &markHeldStore{held: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		store.Store = c.Store
+		c.Store, c.Bus = store, bus
+	}})
+	other := e.register(t)
+	tab := e.dial(t, other)
+	ack := tab.start("streaming on [[fake tokens=100000 delay=5ms]]")
+	seen := tab.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == ack.MessageID })
+
+	u := e.register(t)
+	deleted := make(chan int, 1)
+	go func() { deleted <- e.deleteMe(u) }()
+	<-store.held
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- e.app.Shutdown(ctx) }()
+	seen = append(seen, untilOrClosed(t, tab, isDone(ack.MessageID))...)
+	if _, done := answer(t, live(seen), ack.MessageID); done.Status != "interrupted" {
+		t.Fatalf("the other user's done: %s", done.raw)
+	}
+	close(store.release) // only now: the answer was interrupted while the deletion was held
+	<-deleted
+	<-shut
+}
