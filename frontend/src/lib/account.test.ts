@@ -47,6 +47,12 @@ describe('changePasswordRefusal', () => {
       null,
       'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.',
     ],
+    [
+      'its token refused after another tab\'s change (401 invalid_token, the session going on with the new token)',
+      new ApiError(401, 'unauthorized', 'invalid, expired or revoked token', undefined, true),
+      null,
+      'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.',
+    ],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
     [
       'a change the server could not tell was saved (503)',

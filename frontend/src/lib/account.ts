@@ -96,7 +96,7 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
  * changePasswordRefusal explains a refused password change: a wrong current
  * password, a field the server refused (on that field), a wait after
  * repeated failures, a change or sign-out elsewhere at the same moment
- * (409), a change the server could not tell was saved (a 503 saying it
+ * (409, or a 401 for the token sent), a change the server could not tell was saved (a 503 saying it
  * may have been changed), a busy server, or why the server could not be
  * asked.
  */
@@ -106,8 +106,10 @@ export function changePasswordRefusal(err: unknown): PasswordRefusal {
   if (err.status === 429) return { field: null, text: tooManyAttempts(err), ...waitOf(err) };
   // 409: the token version moved between the check and the write. Another
   // tab of this browser may have made the change that won: the session then
-  // goes on with its token, so "sign in again" may not apply.
-  if (err.status === 409) return { field: null, text: CHANGED_MEANWHILE };
+  // goes on with its token, so "sign in again" may not apply. A 401 for the
+  // token sent is the same race lost earlier (the caller shows it only while
+  // still signed in: another tab's new token adopted meanwhile).
+  if (err.status === 409 || err.tokenRefused) return { field: null, text: CHANGED_MEANWHILE };
   // 503 whose write may have landed (its reply lost in a database failover)
   // and the account could not be read again: not "was not changed".
   if (err.status === 503 && /may have been changed/i.test(err.message)) return { field: null, text: CHANGE_UNKNOWN };

@@ -282,6 +282,32 @@ describe('ChatApp', () => {
     expect(b.app.draft(CID)).toBe('');
   });
 
+  it('changing the password refused for its token after another tab\'s change landed first (its new token adopted here): a refusal, not "changed"', async () => {
+    const user = { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' };
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((resolve) => (release = resolve));
+    const b = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'PATCH' ? json({ token: 'tok2', user }) : undefined),
+    });
+    b.socket().open();
+    await vi.waitFor(() => expect(b.app.store.state.session.user?.id).toBe('u'));
+    const a = setup({ kv: b.kv, route: (url, init) => (url === '/api/auth/me' && init?.method === 'PATCH' ? held : undefined) });
+    a.socket().open();
+    await vi.waitFor(() => expect(a.app.store.state.session.user?.id).toBe('u'));
+    const mine = a.app.changePassword('my password 1', 'password of A 3'); // sent with tok
+    expect(await b.app.changePassword('my password 1', 'password of B 2')).toBeNull(); // lands first: tok revoked
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: 'tok2' }));
+    expect(a.app.store.state.session.token).toBe('tok2');
+    release(
+      json({ error: { code: 'unauthorized', message: 'invalid, expired or revoked token' } }, 401, {
+        'WWW-Authenticate': 'Bearer realm="chatd", error="invalid_token", error_description="invalid, expired or revoked token"',
+      }),
+    );
+    expect(await mine).toEqual({ field: null, text: expect.stringMatching(/^Your password was not changed/) });
+    expect(a.app.store.state.session).toMatchObject({ token: 'tok2', notice: null }); // still signed in, with B's token
+  });
+
   it('a late copy of a conversation frame (two streams over SSE) does not undo a newer one', async () => {
     const { app, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
     socket().open();

@@ -568,9 +568,11 @@ export class ChatApp {
    * new token), the answer is dropped, never stored over another user's
    * session, and a refusal held meanwhile ends the current one. It returns
    * null when changed, else the refusal in plain words, with the field it
-   * concerns; null too for a refusal answered once the user is no longer
-   * signed in here (signed out, another user signed in): nobody to tell it
-   * to (the dialog, closed then, would say it in a toast to the next user).
+   * concerns (a 401 for its token is one when the session goes on with a
+   * newer token: another tab's change landed first); null too for a
+   * refusal answered once the user is no longer signed in here (signed
+   * out, another user signed in, the token refused): nobody to tell it to
+   * (the dialog, closed then, would say it in a toast to the next user).
    */
   async changePassword(currentPassword: string, newPassword: string): Promise<PasswordRefusal | null> {
     const token = this.session.token();
@@ -582,9 +584,12 @@ export class ChatApp {
     } catch (err) {
       const told = this.sameUser(token, userId); // before a held refusal ends the session
       if (this.hold.end()) this.expire();
-      // A refused token ended the session: the sign-in page says so.
+      // A refused token that ended the session: the sign-in page says so.
+      // Still signed in, its token was already replaced (another tab's
+      // change landed first): this change was not made, and the dialog says so.
       const tokenRefused = err instanceof ApiError && err.tokenRefused;
-      return told && !tokenRefused ? changePasswordRefusal(err) : null;
+      const ended = tokenRefused && !this.sameUser(token, userId);
+      return told && !ended ? changePasswordRefusal(err) : null;
     }
     const renewed = token !== null && this.session.token() === token;
     const kept = !renewed || this.session.signIn(session.token, session.user);
