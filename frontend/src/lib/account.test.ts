@@ -54,6 +54,7 @@ describe('changePasswordRefusal', () => {
       'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.',
     ],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
+    ['no answer in time (given up: it may have been set)', new ApiError(0, 'timeout', 'The server did not answer in time.'), null, expect.stringMatching(/^Your password may not have been changed/)],
     [
       'a change the server could not tell was saved (503)',
       new ApiError(503, 'unavailable', 'the password may have been changed: the server could not tell whether it was saved; sign in with the new password, or try again'),

@@ -96,11 +96,13 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
  * changePasswordRefusal explains a refused password change: a wrong current
  * password, a field the server refused (on that field), a wait after
  * repeated failures, a change or sign-out elsewhere at the same moment
- * (409, or a 401 for the token sent), a change the server could not tell was saved (a 503 saying it
- * may have been changed), a busy server, or why the server could not be
- * asked.
+ * (409, or a 401 for the token sent), a change the server could not tell
+ * was saved (a 503 saying it may have been changed, or no answer in
+ * time), a busy server, or why the server could not be asked.
  */
 export function changePasswordRefusal(err: unknown): PasswordRefusal {
+  // Given up unanswered: the server may have set it meanwhile.
+  if (err instanceof ApiError && err.code === 'timeout') return { field: null, text: CHANGE_UNKNOWN };
   if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
   if (err.status === 401 && /wrong password/i.test(err.message)) return { field: 'currentPassword', text: 'The current password is wrong.' };
   if (err.status === 429) return { field: null, text: tooManyAttempts(err), ...waitOf(err) };

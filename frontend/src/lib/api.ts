@@ -213,7 +213,7 @@ export class ApiClient {
    * (expired, revoked) does, as any request's.
    */
   async deleteAccount(password: string): Promise<'deleted' | 'deleting'> {
-    const res = await this.raw('DELETE', '/api/auth/me', { body: { password }, auth: 'token' });
+    const res = await this.withinServerWait((signal) => this.raw('DELETE', '/api/auth/me', { body: { password }, auth: 'token', signal }));
     return res.status === 202 ? 'deleting' : 'deleted';
   }
 
@@ -223,10 +223,37 @@ export class ApiClient {
    * included: the answer is the session to use from now on. Its 401 for a
    * wrong current password is for the caller to show: it does not end the
    * session; one refusing the token (expired, revoked) does, as any
-   * request's.
+   * request's. Both are given up after SERVER_WAIT_MS (withinServerWait).
    */
   changePassword(currentPassword: string, newPassword: string): Promise<AuthResult> {
-    return this.json('PATCH', '/api/auth/me', { currentPassword, newPassword }, 'token');
+    return this.withinServerWait(async (signal) => {
+      const res = await this.raw('PATCH', '/api/auth/me', { body: { currentPassword, newPassword }, auth: 'token', signal });
+      return (await res.json()) as AuthResult;
+    });
+  }
+
+  /**
+   * withinServerWait runs an account request given up after SERVER_WAIT_MS
+   * with status 0 'timeout': the server answers it by then (its
+   * CHATD_REQUEST_TIMEOUT), and one left unanswered (a half-open
+   * connection) held the caller's session, its refused token kept waiting
+   * for the answer (RefusalHold), for as long as the browser waits.
+   */
+  private async withinServerWait<T>(send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctrl = new AbortController();
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      ctrl.abort();
+    }, SERVER_WAIT_MS);
+    try {
+      return await send(ctrl.signal);
+    } catch (err) {
+      if (late) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   models(): Promise<{ models: ModelInfo[]; upstreams?: UpstreamInfo[] }> {

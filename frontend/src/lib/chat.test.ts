@@ -5,6 +5,7 @@
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, ACCOUNT_DELETION_SIGNED_OUT, ACCOUNT_DELETION_UNKNOWN, ACCOUNT_NOT_DELETED } from './account';
+import { SERVER_WAIT_MS } from './api';
 import { ChatApp, KEPT_THREADS, NEW_CHAT_STARTING, NOT_KEPT, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
@@ -306,6 +307,38 @@ describe('ChatApp', () => {
     );
     expect(await mine).toEqual({ field: null, text: expect.stringMatching(/^Your password was not changed/) });
     expect(a.app.store.state.session).toMatchObject({ token: 'tok2', notice: null }); // still signed in, with B's token
+  });
+
+  it.each<[string, (app: ChatApp) => Promise<unknown>, string, string, unknown]>([
+    ['deleting the account', (app) => app.deleteAccount('my password 1'), 'DELETE', ACCOUNT_DELETION_UNKNOWN, null],
+    [
+      'changing the password',
+      (app) => app.changePassword('my password 1', 'a new password 2'),
+      'PATCH',
+      SESSION_ENDED,
+      { field: null, text: expect.stringMatching(/^Your password may not have been changed/) },
+    ],
+  ])('%s left unanswered after its socket\'s close (a half-open connection) is given up after SERVER_WAIT_MS: the session ends, the outcome unknown', async (_, ask, method, notice, result) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => void vi.useRealTimers());
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) =>
+        url === '/api/auth/me' && init?.method === method
+          ? new Promise<Response>((_, reject) => init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))))
+          : undefined,
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    app.setDraft(CID, 'words not sent');
+    const asked = ask(app);
+    socket().cut(4401, method === 'DELETE' ? 'account deleted' : '');
+    await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS - 1000); // a slow store: still waited for
+    expect(app.store.state.session.token).toBe('tok');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice });
+    expect(await asked).toEqual(result);
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('words not sent');
   });
 
   it('a late copy of a conversation frame (two streams over SSE) does not undo a newer one', async () => {
