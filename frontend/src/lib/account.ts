@@ -4,6 +4,7 @@
 // sentences and what is said afterwards.
 
 import { ApiError } from './api';
+import type { EndNotice } from './persist';
 import { errorText, formatWait, sentence } from './errors';
 import { fieldProblem, passwordProblem } from './password';
 
@@ -44,6 +45,21 @@ export const ACCOUNT_DELETION_UNKNOWN =
  */
 export const ACCOUNT_DELETION_SIGNED_OUT =
   'You were signed out: this account is being deleted, from another tab or device. If the deletion did not go through, sign in again; your unsent text is kept.';
+
+/**
+ * SHARED_NOTICES are the notices of a deletion's outcome the other tabs of
+ * the browser say too when they follow the asking tab's end of the
+ * session (Persist.endNotice): only the asking tab got the answer.
+ */
+export const SHARED_NOTICES: Record<EndNotice, string> = {
+  accountNotDeleted: ACCOUNT_NOT_DELETED,
+  accountDeletionUnknown: ACCOUNT_DELETION_UNKNOWN,
+};
+
+/** sharedNotice names notice among SHARED_NOTICES, or returns null. */
+export function sharedNotice(notice: string | null): EndNotice | null {
+  return (Object.keys(SHARED_NOTICES) as EndNotice[]).find((n) => SHARED_NOTICES[n] === notice) ?? null;
+}
 
 /**
  * deletionCutNotice is what to say when a deletion was refused after the

@@ -247,7 +247,7 @@ describe('ChatApp', () => {
     expect(app.store.state.session).toEqual({ token: null, user: null, notice });
     expect(app.store.state.route).toEqual({ name: 'login' });
     expect(kv.getItem(`chatd.draft.${CID}`)).toBe(kept ? 'words not sent' : null);
-    expect(kv.getItem('chatd.ended')).toBe(kept ? 'expired' : 'account-deleted');
+    expect(new Persist(kv).endReason()).toBe(kept ? 'expired' : 'accountDeleted');
   });
 
   it('deleting the account refused 503 before its socket\'s close "account deleted" came: the refusal is said, then the close ends the session saying the account was not deleted', async () => {
@@ -263,24 +263,48 @@ describe('ChatApp', () => {
     expect(kv.getItem(`chatd.draft.${CID}`)).toBe('words not sent');
   });
 
-  it('another tab of the browser asking for the deletion: this tab\'s close "account deleted" waits for its answer, and ends as it says', async () => {
-    let release: (r: Response) => void = () => {};
-    const held = new Promise<Response>((resolve) => (release = resolve));
+  it.each<[string, () => Response | Promise<Response>, string, boolean]>([
+    ['deleted (204)', () => new Response(null, { status: 204 }), ACCOUNT_DELETED_NOTICE, false],
+    ['the server failed after the sign-out (503)', () => json({ error: { code: 'unavailable', message: 'the store is unavailable' } }, 503), ACCOUNT_NOT_DELETED, true],
+    ['no answer (the network failed)', () => Promise.reject(new TypeError('Failed to fetch')), ACCOUNT_DELETION_UNKNOWN, true],
+  ])('another tab of the browser asking for the deletion: this tab\'s close "account deleted" waits for its answer, and ends as it says: %s', async (_, answer, notice, kept) => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
     const b = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
     b.socket().open();
     await vi.waitFor(() => expect(b.app.store.state.session.user?.id).toBe('u'));
-    b.app.setDraft(CID, 'words of a deleted account');
-    const a = setup({ kv: b.kv, route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held : undefined) });
+    b.app.setDraft(CID, 'words typed in B');
+    // A's writes reach B as storage events, in the order A made them (a browser's own order).
+    const events: StorageEvent[] = [];
+    const kv = {
+      ...b.kv,
+      get length() {
+        return b.kv.length;
+      },
+      setItem: (key: string, value: string) => {
+        const oldValue = b.kv.getItem(key);
+        b.kv.setItem(key, value);
+        events.push(new StorageEvent('storage', { key, oldValue, newValue: value }));
+      },
+      removeItem: (key: string) => {
+        const oldValue = b.kv.getItem(key);
+        b.kv.removeItem(key);
+        if (oldValue !== null) events.push(new StorageEvent('storage', { key, oldValue, newValue: null }));
+      },
+    };
+    const a = setup({ kv, route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held.then(answer) : undefined) });
     a.socket().open();
     const deleting = a.app.deleteAccount('my password 1');
     b.socket().cut(4401, 'account deleted');
+    a.socket().cut(4401, 'account deleted');
     expect(b.app.store.state.session.token).toBe('tok');
-    release(new Response(null, { status: 204 }));
+    events.length = 0;
+    release();
     expect(await deleting).toBeNull();
-    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
-    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.passwordChange', oldValue: '1', newValue: null }));
-    expect(b.app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
-    expect(b.app.draft(CID)).toBe('');
+    expect(a.app.store.state.session.notice).toBe(notice);
+    for (const e of events) window.dispatchEvent(e);
+    expect(b.app.store.state.session).toEqual({ token: null, user: null, notice });
+    expect(b.app.draft(CID)).toBe(kept ? 'words typed in B' : '');
   });
 
   it('changing the password refused for its token after another tab\'s change landed first (its new token adopted here): a refusal, not "changed"', async () => {

@@ -10,9 +10,11 @@ import {
   ACCOUNT_DELETING_NOTICE,
   ACCOUNT_DELETION_SIGNED_OUT,
   ACCOUNT_NOT_DELETED,
+  SHARED_NOTICES,
   changePasswordRefusal,
   deleteAccountRefusal,
   deletionCutNotice,
+  sharedNotice,
   type PasswordRefusal,
   type Refusal,
 } from './account';
@@ -461,9 +463,10 @@ export class ChatApp {
     switch (change?.kind) {
       case 'signedOut':
         // As that tab ended it: an expiry (its token refused) is no sign-out,
-        // nor is a token gone with no reason written (Persist.endReason).
+        // nor is a token gone with no reason written (Persist.endReason); an
+        // expiry says what that tab said of a deletion it asked for.
         if (change.reason === 'accountDeleted') this.accountDeleted();
-        else if (change.reason === 'expired') this.expire();
+        else if (change.reason === 'expired') this.expire(change.notice ? SHARED_NOTICES[change.notice] : SESSION_ENDED);
         else this.expire(SIGNED_OUT_ELSEWHERE, 'signedOut');
         return;
       case 'signedIn':
@@ -630,11 +633,15 @@ export class ChatApp {
       outcome = await this.api.deleteAccount(password);
     } catch (err) {
       const told = this.sameUser(token, userId);
-      if (!this.hold.end()) {
+      if (!this.hold.holding()) {
+        this.hold.end();
         if (deletionCutNotice(err) === ACCOUNT_NOT_DELETED) this.deletionFailed = token;
         return told ? deleteAccountRefusal(err) : null;
       }
+      // The session's end stored before the mark goes: the other tabs, held
+      // too, follow it and say what this one says (Persist.endNotice).
       this.expire(deletionCutNotice(err) ?? SESSION_ENDED);
+      this.hold.end();
       return null;
     }
     if (this.session.token() === null || this.sameUser(token, userId)) {
@@ -714,7 +721,7 @@ export class ChatApp {
     else this.drafts.discard();
     if (reason === 'accountDeleted') this.persist.forgetModelPick();
     this.dropSessionState();
-    this.session.end(notice, reason);
+    this.session.end(notice, reason, sharedNotice(notice));
     this.navigate('/login', true);
   }
 

@@ -51,6 +51,11 @@ export class RefusalHold {
     return held;
   }
 
+  /** holding says whether a refused token is held now (end says so too, and ends the change). */
+  holding(): boolean {
+    return this.held;
+  }
+
   /** hold says whether a refused token waits for a change in flight here or in another tab. */
   hold(): boolean {
     if (this.mine) return (this.held = true);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Persist, memoryKV, type EndReason } from './persist';
+import { Persist, memoryKV, type EndNotice, type EndReason } from './persist';
 import { noteServerDate, resetServerClock } from './serverClock';
 import { Session } from './session';
 import type { AppState } from './state';
@@ -147,15 +147,28 @@ describe('Session.otherTab', () => {
   }
   const tokenGone = () => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: null });
 
-  it.each<[string, EndReason | undefined, EndReason]>([
-    ['a sign-out', 'signedOut', 'signedOut'],
-    ['an expiry in a tab of the version before (no reason stored: as it read then)', undefined, 'signedOut'],
-    ['an expiry (a token refused)', 'expired', 'expired'],
-    ['an account deleted', 'accountDeleted', 'accountDeleted'],
-  ])('%s in another tab', (_, ended, reason) => {
+  it.each<[string, EndReason | undefined, EndNotice | null, EndReason, EndNotice | null]>([
+    ['a sign-out', 'signedOut', null, 'signedOut', null],
+    ['an expiry in a tab of the version before (no reason stored: as it read then)', undefined, null, 'signedOut', null],
+    ['an expiry (a token refused)', 'expired', null, 'expired', null],
+    ['an expiry after a deletion that failed past its sign-out', 'expired', 'accountNotDeleted', 'expired', 'accountNotDeleted'],
+    ['an expiry after a deletion left unanswered past its sign-out', 'expired', 'accountDeletionUnknown', 'expired', 'accountDeletionUnknown'],
+    ['an account deleted (a notice only an expiry shares)', 'accountDeleted', 'accountNotDeleted', 'accountDeleted', null],
+  ])('%s in another tab', (_, ended, said, reason, notice) => {
     const { persist, session } = signedIn();
-    persist.clearSession(ended);
-    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', reason });
+    persist.clearSession(ended, said);
+    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', reason, notice });
+  });
+
+  it('a notice shared at an expiry is gone once signed in again', () => {
+    const { persist } = signedIn();
+    persist.clearSession('expired', 'accountNotDeleted');
+    persist.saveSession('tok2', { id: 'u' });
+    persist.clearSession('expired');
+    expect(persist.endNotice()).toBeNull();
+    persist.clearSession('expired', 'accountNotDeleted');
+    persist.saveSession('tok3', { id: 'u' });
+    expect(persist.endNotice()).toBeNull();
   });
 
   const tokenSet = (token: string) => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: token });

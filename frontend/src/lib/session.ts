@@ -3,7 +3,7 @@
 // change) made in other tabs.
 
 import type { ApiClient } from './api';
-import { Persist, type EndReason } from './persist';
+import { Persist, type EndNotice, type EndReason } from './persist';
 import type { User } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
@@ -17,7 +17,7 @@ import type { Store } from './store';
  * change), or a password change ended (its mark is gone).
  */
 export type OtherTab =
-  | { kind: 'signedOut'; reason: EndReason }
+  | { kind: 'signedOut'; reason: EndReason; notice: EndNotice | null }
   | { kind: 'signedIn'; replaced: boolean }
   | { kind: 'renewed' }
   | { kind: 'changeEnded' };
@@ -73,10 +73,11 @@ export class Session {
 
   /**
    * end forgets the session; notice is shown on the sign-in page. The
-   * other tabs learn why it ended (otherTab).
+   * other tabs learn why it ended (otherTab), and say shared, when given,
+   * as this one says notice.
    */
-  end(notice: string | null, reason: EndReason): void {
-    this.persist.clearSession(reason);
+  end(notice: string | null, reason: EndReason, shared: EndNotice | null = null): void {
+    this.persist.clearSession(reason, shared);
     this.store.set((s) => ({ ...s, session: { token: null, user: null, notice } }));
   }
 
@@ -91,13 +92,14 @@ export class Session {
 
   /**
    * follow brings this tab in step with the token another tab stored: gone
-   * (with why, as that tab said: signed out, expired, account deleted), or new
+   * (with why, as that tab said: signed out, expired, account deleted, and
+   * what it said of an expiry for every tab), or new
    * (adopted here). null when storage holds this tab's token.
    */
   follow(): OtherTab | null {
     const stored = this.persist.token();
     const mine = this.token();
-    if (!stored) return mine ? { kind: 'signedOut', reason: this.persist.endReason() } : null;
+    if (!stored) return mine ? { kind: 'signedOut', reason: this.persist.endReason(), notice: this.persist.endNotice() } : null;
     if (stored === mine) return null;
     const before = this.store.state.session.user;
     const user = this.persist.user<User>();
