@@ -54,6 +54,7 @@ export const ACCOUNT_DELETION_SIGNED_OUT =
 export const SHARED_NOTICES: Record<EndNotice, string> = {
   accountNotDeleted: ACCOUNT_NOT_DELETED,
   accountDeletionUnknown: ACCOUNT_DELETION_UNKNOWN,
+  accountDeleting: ACCOUNT_DELETING_NOTICE,
 };
 
 /** sharedNotice names notice among SHARED_NOTICES, or returns null. */

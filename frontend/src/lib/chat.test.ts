@@ -13,7 +13,7 @@ import { renderMarkdown } from './markdown';
 import { STALE } from './conversationThread';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
-import { Persist, memoryKV } from './persist';
+import { Persist, memoryKV, type KV } from './persist';
 import { CID, conv, json, message, settle, setup, type FakeSocket } from './testkit';
 
 // No file is offered in these tests: an export's download is only counted.
@@ -33,6 +33,28 @@ async function reconnect(app: ChatApp, socket: () => FakeSocket, meanwhile: () =
   app.retryConnection();
   await vi.waitFor(() => expect(socket()).not.toBe(first));
   socket().open();
+}
+
+/**
+ * recorded is kv as another tab writes it: each change it makes is kept in
+ * events, as the storage events the other tabs get, in the order it made
+ * them (the test delivers them).
+ */
+function recorded(kv: KV, events: StorageEvent[]): KV {
+  const changed = (key: string, newValue: string | null, write: () => void) => {
+    const oldValue = kv.getItem(key);
+    write();
+    if (oldValue !== newValue) events.push(new StorageEvent('storage', { key, oldValue, newValue }));
+  };
+  return {
+    getItem: (key) => kv.getItem(key),
+    setItem: (key, value) => changed(key, value, () => kv.setItem(key, value)),
+    removeItem: (key) => changed(key, null, () => kv.removeItem(key)),
+    get length() {
+      return kv.length;
+    },
+    key: (i) => kv.key(i),
+  };
 }
 
 describe('ChatApp', () => {
@@ -276,23 +298,7 @@ describe('ChatApp', () => {
     b.app.setDraft(CID, 'words typed in B');
     // A's writes reach B as storage events, in the order A made them (a browser's own order).
     const events: StorageEvent[] = [];
-    const kv = {
-      ...b.kv,
-      get length() {
-        return b.kv.length;
-      },
-      setItem: (key: string, value: string) => {
-        const oldValue = b.kv.getItem(key);
-        b.kv.setItem(key, value);
-        events.push(new StorageEvent('storage', { key, oldValue, newValue: value }));
-      },
-      removeItem: (key: string) => {
-        const oldValue = b.kv.getItem(key);
-        b.kv.removeItem(key);
-        if (oldValue !== null) events.push(new StorageEvent('storage', { key, oldValue, newValue: null }));
-      },
-    };
-    const a = setup({ kv, route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held.then(answer) : undefined) });
+    const a = setup({ kv: recorded(b.kv, events), route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held.then(answer) : undefined) });
     a.socket().open();
     const deleting = a.app.deleteAccount('my password 1');
     b.socket().cut(4401, 'account deleted');
@@ -305,6 +311,42 @@ describe('ChatApp', () => {
     for (const e of events) window.dispatchEvent(e);
     expect(b.app.store.state.session).toEqual({ token: null, user: null, notice });
     expect(b.app.draft(CID)).toBe(kept ? 'words typed in B' : '');
+  });
+
+  it.each<[string, boolean]>([
+    ['this tab waits past 30 s (the server\'s bound) and its latency', false],
+    ['the asking tab holds another tab\'s expiry meanwhile until its answer', true],
+  ])('another tab of the browser asking for the deletion, answered 202 after 30 s: it says it is deleting, this tab too (%s)', async (_, otherExpires) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    onTestFinished(() => void vi.useRealTimers());
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const aEvents: StorageEvent[] = [];
+    const bEvents: StorageEvent[] = [];
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    const b = setup({ kv: recorded(kv, bEvents), snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    b.socket().open();
+    const a = setup({
+      kv: recorded(kv, aEvents),
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? held.then(() => json({ status: 'deleting' }, 202)) : undefined),
+    });
+    a.socket().open();
+    await vi.advanceTimersByTimeAsync(0);
+    const deleting = a.app.deleteAccount('my password 1');
+    b.socket().cut(4401, 'account deleted');
+    a.socket().cut(4401, 'account deleted');
+    await vi.advanceTimersByTimeAsync(32_000);
+    if (otherExpires) b.app.expire(); // another tab's own expiry (as before, its wait over)
+    else expect(b.app.store.state.session.token).toBe('tok');
+    for (const e of bEvents.splice(0)) window.dispatchEvent(e); // what B wrote reaches A
+    expect(a.app.store.state.session.token).toBe('tok');
+    aEvents.length = 0;
+    release();
+    expect(await deleting).toBeNull();
+    for (const e of aEvents) window.dispatchEvent(e); // what A wrote reaches B
+    expect(a.app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETING_NOTICE });
+    if (!otherExpires) expect(b.app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETING_NOTICE });
   });
 
   it('changing the password refused for its token after another tab\'s change landed first (its new token adopted here): a refusal, not "changed"', async () => {

@@ -464,10 +464,12 @@ export class ChatApp {
       case 'signedOut':
         // As that tab ended it: an expiry (its token refused) is no sign-out,
         // nor is a token gone with no reason written (Persist.endReason); an
-        // expiry says what that tab said of a deletion it asked for.
-        if (change.reason === 'accountDeleted') this.accountDeleted();
-        else if (change.reason === 'expired') this.expire(change.notice ? SHARED_NOTICES[change.notice] : SESSION_ENDED);
-        else this.expire(SIGNED_OUT_ELSEWHERE, 'signedOut');
+        // end says what that tab said of a deletion it asked for; an expiry
+        // waits for this tab's own change or deletion in flight (its answer
+        // decides).
+        if (change.reason === 'accountDeleted') this.accountDeleted(change.notice ? SHARED_NOTICES[change.notice] : ACCOUNT_DELETED_NOTICE);
+        else if (change.reason === 'signedOut') this.expire(SIGNED_OUT_ELSEWHERE, 'signedOut');
+        else if (!this.hold.holdOwn()) this.expire(change.notice ? SHARED_NOTICES[change.notice] : SESSION_ENDED);
         return;
       case 'signedIn':
         this.hold.clear();

@@ -8,10 +8,18 @@
 // server closes the account's sockets (4401 "account deleted") before it
 // removes the account, which may still fail (ChatApp.deleteAccount).
 
+import { SERVER_WAIT_MS } from './api';
 import type { Persist } from './persist';
 
-/** CHANGE_WAIT_MS is how long another tab's change may hold a refusal here. */
-export const CHANGE_WAIT_MS = 30000;
+/**
+ * CHANGE_WAIT_MS is how long another tab's change may hold a refusal here:
+ * past the asking tab's own wait for its answer (SERVER_WAIT_MS: the server
+ * answers a slow deletion 202 at its CHATD_REQUEST_TIMEOUT, 30 s), by a
+ * margin for its end to reach this tab. Shorter, this tab ended as a plain
+ * expiry while the answer was still to come, and the asking tab said
+ * otherwise.
+ */
+export const CHANGE_WAIT_MS = SERVER_WAIT_MS + 5000;
 
 /** RefusalHold decides whether a refused token ends the session now or waits for a password change. */
 export class RefusalHold {
@@ -54,6 +62,15 @@ export class RefusalHold {
   /** holding says whether a refused token is held now (end says so too, and ends the change). */
   holding(): boolean {
     return this.held;
+  }
+
+  /**
+   * holdOwn holds another tab's end of the session (an expiry) while this
+   * tab's own change is in flight: its answer decides, as for this tab's
+   * own refusal. Another tab's change does not hold it (that tab decides).
+   */
+  holdOwn(): boolean {
+    return this.mine && (this.held = true);
   }
 
   /** hold says whether a refused token waits for a change in flight here or in another tab. */

@@ -153,7 +153,7 @@ describe('Session.otherTab', () => {
     ['an expiry (a token refused)', 'expired', null, 'expired', null],
     ['an expiry after a deletion that failed past its sign-out', 'expired', 'accountNotDeleted', 'expired', 'accountNotDeleted'],
     ['an expiry after a deletion left unanswered past its sign-out', 'expired', 'accountDeletionUnknown', 'expired', 'accountDeletionUnknown'],
-    ['an account deleted (a notice only an expiry shares)', 'accountDeleted', 'accountNotDeleted', 'accountDeleted', null],
+    ['an account deleted, its data still being removed', 'accountDeleted', 'accountDeleting', 'accountDeleted', 'accountDeleting'],
   ])('%s in another tab', (_, ended, said, reason, notice) => {
     const { persist, session } = signedIn();
     persist.clearSession(ended, said);

@@ -45,8 +45,7 @@ const MODEL_PICK = 'chatd.modelPick';
 const LEGACY_MODEL = 'chatd.model';
 /**
  * Why the last session ended, for the other tabs that see its token go:
- * SIGNED_OUT, ACCOUNT_DELETED or EXPIRED (or an expiry with what its tab
- * said of it, END_NOTICES). Absent, or a value this version
+ * SIGNED_OUT, ACCOUNT_DELETED or EXPIRED. Absent, or a value this version
  * does not know: read as an expiry, so that the unsent texts are kept.
  * The versions before wrote none for an expiry nor for a sign-out (they
  * kept those texts at both), and a sign-in whose save fails (storage
@@ -57,11 +56,9 @@ const ENDED = 'chatd.ended';
 const SIGNED_OUT = 'signed-out';
 const ACCOUNT_DELETED = 'account-deleted';
 const EXPIRED = 'expired';
-/** Expiries whose notice the other tabs say too (EndNotice); a version before reads them as EXPIRED. */
-const END_NOTICES: Record<EndNotice, string> = {
-  accountNotDeleted: 'expired-account-not-deleted',
-  accountDeletionUnknown: 'expired-account-deletion-unknown',
-};
+/** What the tab that ended the last session said of it for every tab (EndNotice); absent: what ENDED says. */
+const ENDED_NOTICE = 'chatd.endedNotice';
+const END_NOTICES: readonly EndNotice[] = ['accountNotDeleted', 'accountDeletionUnknown', 'accountDeleting'];
 
 /**
  * EndReason is why a session ended: signed out, its token refused
@@ -70,12 +67,12 @@ const END_NOTICES: Record<EndNotice, string> = {
 export type EndReason = 'signedOut' | 'expired' | 'accountDeleted';
 
 /**
- * EndNotice is what the tab that ended a session as an expiry said of it,
- * for the other tabs to say too: its deletion of the account failed after
- * the sign-out (accountNotDeleted) or had no answer (accountDeletionUnknown),
- * which only that tab knows.
+ * EndNotice is what the tab that ended a session said of it, for the other
+ * tabs to say too: the outcome of a deletion it asked for, which only it
+ * knows: failed after the sign-out (accountNotDeleted), unanswered
+ * (accountDeletionUnknown), or its data still being removed (accountDeleting).
  */
-export type EndNotice = 'accountNotDeleted' | 'accountDeletionUnknown';
+export type EndNotice = 'accountNotDeleted' | 'accountDeletionUnknown' | 'accountDeleting';
 /** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
 const PASSWORD_CHANGE = 'chatd.passwordChange';
 /** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId, expiresAt?, untried?}]. */
@@ -212,6 +209,7 @@ export class Persist {
   saveSession(token: string, user: unknown): boolean {
     try {
       this.kv.removeItem(ENDED);
+      this.kv.removeItem(ENDED_NOTICE);
       this.kv.setItem(TOKEN, token);
       this.kv.setItem(USER, JSON.stringify(user));
       return true;
@@ -228,17 +226,19 @@ export class Persist {
 
   /**
    * clearSession forgets the token and user, saying first why the session
-   * ended (endReason() in other tabs, when they see the token go), and for
-   * an expiry what it said of it (endNotice()).
+   * ended (endReason() in other tabs, when they see the token go), and
+   * what it said of it for every tab (endNotice()).
    */
   clearSession(reason: EndReason = 'signedOut', notice: EndNotice | null = null): void {
-    const said = reason === 'expired' && notice !== null ? END_NOTICES[notice] : undefined;
-    const value = said ?? { signedOut: SIGNED_OUT, expired: EXPIRED, accountDeleted: ACCOUNT_DELETED }[reason];
+    const value = { signedOut: SIGNED_OUT, expired: EXPIRED, accountDeleted: ACCOUNT_DELETED }[reason];
     try {
       this.kv.setItem(ENDED, value);
+      if (notice) this.kv.setItem(ENDED_NOTICE, notice);
+      else this.kv.removeItem(ENDED_NOTICE);
     } catch {
       // storage full: no reason, read as an expiry (the unsent texts are kept)
       this.kv.removeItem(ENDED);
+      this.kv.removeItem(ENDED_NOTICE);
     }
     this.kv.removeItem(TOKEN);
     this.kv.removeItem(USER);
@@ -260,10 +260,10 @@ export class Persist {
     }
   }
 
-  /** endNotice is what the tab that ended the last session as an expiry said of it for every tab, or null. */
+  /** endNotice is what the tab that ended the last session said of it for every tab, or null. */
   endNotice(): EndNotice | null {
-    const value = this.kv.getItem(ENDED);
-    return (Object.keys(END_NOTICES) as EndNotice[]).find((n) => END_NOTICES[n] === value) ?? null;
+    const value = this.kv.getItem(ENDED_NOTICE);
+    return END_NOTICES.find((n) => n === value) ?? null;
   }
 
   /** beginPasswordChange says (to the other tabs) that a password change was sent at the time given. */
