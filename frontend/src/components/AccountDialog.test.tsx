@@ -39,6 +39,8 @@ function openAccountDialog(app: ChatApp): void {
 describe('AccountDialog closed while its request is on its way', () => {
   it.each([
     ['a password change', 'changePassword', { field: 'currentPassword', text: 'The current password is wrong.' }, 'Password not changed: The current password is wrong.'],
+    // An unknown outcome is not prefixed "Password not changed": its text says it may have been.
+    ['a password change whose outcome is unknown', 'changePassword', { field: null, text: 'Your password may not have been changed.', unknown: true }, 'Your password may not have been changed.'],
     ['an account deletion', 'deleteAccount', { text: 'Wrong password.' }, 'Account not deleted: Wrong password.'],
   ] as const)('%s refused after the dialog closed is said in a toast, not lost', async (_name, action, refusal, toast) => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });

@@ -60,7 +60,8 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
     setPending(true);
     const refused = await onChange(current, next);
     if (!open.current) {
-      if (refused) onRefusedAfterClose?.(`Password not changed: ${refused.text}`);
+      // A change whose outcome is unknown is not said to be unchanged: its text says so.
+      if (refused) onRefusedAfterClose?.(refused.unknown ? refused.text : `Password not changed: ${refused.text}`);
       return;
     }
     setPending(false);

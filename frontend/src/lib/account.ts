@@ -94,6 +94,8 @@ export interface Refusal {
 /** PasswordRefusal is why a password change was not made, and the field it concerns (null: none). */
 export interface PasswordRefusal extends Refusal {
   field: PasswordField | null;
+  /** unknown: the change may have been saved (its outcome could not be told). */
+  unknown?: boolean;
 }
 
 const CHANGED_MEANWHILE =
@@ -119,7 +121,7 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
  */
 export function changePasswordRefusal(err: unknown): PasswordRefusal {
   // Given up unanswered: the server may have set it meanwhile.
-  if (err instanceof ApiError && err.code === 'timeout') return { field: null, text: CHANGE_UNKNOWN };
+  if (err instanceof ApiError && err.code === 'timeout') return { field: null, text: CHANGE_UNKNOWN, unknown: true };
   if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
   if (err.status === 401 && /wrong password/i.test(err.message)) return { field: 'currentPassword', text: 'The current password is wrong.' };
   if (err.status === 429) return { field: null, text: tooManyAttempts(err), ...waitOf(err) };
@@ -131,7 +133,7 @@ export function changePasswordRefusal(err: unknown): PasswordRefusal {
   if (err.status === 409 || err.tokenRefused) return { field: null, text: CHANGED_MEANWHILE };
   // 503 whose write may have landed (its reply lost in a database failover)
   // and the account could not be read again: not "was not changed".
-  if (err.status === 503 && /may have been changed/i.test(err.message)) return { field: null, text: CHANGE_UNKNOWN };
+  if (err.status === 503 && /may have been changed/i.test(err.message)) return { field: null, text: CHANGE_UNKNOWN, unknown: true };
   const field = err.code === 'invalid_field' ? /^(currentPassword|newPassword):\s*(.+)$/.exec(err.message) : null;
   if (field?.[1] === 'newPassword') return { field: 'newPassword', text: fieldProblem(err.message) ?? sentence(`the new password ${field[2]}`) };
   if (field) return { field: 'currentPassword', text: field[2] === 'is required' ? 'Enter your current password.' : sentence(`the current password ${field[2]}`) };

@@ -160,6 +160,26 @@ describe('Session.otherTab', () => {
     expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', reason, notice });
   });
 
+  it('an account deleted reads so in other tabs when storage has no room for its notice', () => {
+    const kv = memoryKV();
+    const full: typeof kv = {
+      ...kv,
+      get length() {
+        return kv.length;
+      },
+      setItem: (k, v) => {
+        if (k === 'chatd.endedNotice') throw new DOMException('full', 'QuotaExceededError');
+        kv.setItem(k, v);
+      },
+    };
+    const persist = new Persist(full);
+    persist.saveSession('tok', { id: 'u' });
+    const store = new Store<AppState>({ session: Session.initial(persist) } as AppState, { throttleMs: 0 });
+    const session = new Session(store, persist);
+    persist.clearSession('accountDeleted', 'accountDeleting');
+    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', reason: 'accountDeleted', notice: null });
+  });
+
   it('a notice shared at an expiry is gone once signed in again', () => {
     const { persist } = signedIn();
     persist.clearSession('expired', 'accountNotDeleted');

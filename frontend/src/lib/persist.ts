@@ -233,11 +233,15 @@ export class Persist {
     const value = { signedOut: SIGNED_OUT, expired: EXPIRED, accountDeleted: ACCOUNT_DELETED }[reason];
     try {
       this.kv.setItem(ENDED, value);
-      if (notice) this.kv.setItem(ENDED_NOTICE, notice);
-      else this.kv.removeItem(ENDED_NOTICE);
     } catch {
       // storage full: no reason, read as an expiry (the unsent texts are kept)
       this.kv.removeItem(ENDED);
+    }
+    try {
+      if (notice) this.kv.setItem(ENDED_NOTICE, notice);
+      else this.kv.removeItem(ENDED_NOTICE);
+    } catch {
+      // storage full: the reason stands without the notice
       this.kv.removeItem(ENDED_NOTICE);
     }
     this.kv.removeItem(TOKEN);
