@@ -103,6 +103,23 @@ func headOrGet(t *testing.T, e *env, method, path, token string) response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	res := sendWithToken(ctx, t, e, method, path, token)
+	defer res.Body.Close()
+	var data []byte
+	var err error
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") || method == http.MethodHead {
+		data, err = io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatalf("%s %s: read body: %v", method, path, err)
+		}
+	}
+	return response{status: res.StatusCode, header: res.Header, body: data}
+}
+
+// sendWithToken sends a request with no body and token (none when "") to
+// e's server within ctx; the caller closes the answer's body.
+func sendWithToken(ctx context.Context, t *testing.T, e *env, method, path, token string) *http.Response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +131,5 @@ func headOrGet(t *testing.T, e *env, method, path, token string) response {
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer res.Body.Close()
-	var data []byte
-	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") || method == http.MethodHead {
-		data, err = io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatalf("%s %s: read body: %v", method, path, err)
-		}
-	}
-	return response{status: res.StatusCode, header: res.Header, body: data}
+	return res
 }

@@ -109,17 +109,7 @@ func queryRequest(t *testing.T, e *env, lim *limits.Users, user, method, path, t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	res := sendWithToken(ctx, t, e, method, path, token)
 	defer res.Body.Close()
 	free := lim.AcquireConn(user)
 	if free {
