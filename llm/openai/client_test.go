@@ -248,17 +248,17 @@ func TestConnectionRefused(t *testing.T) {
 // last chunk (the first-token timeout, much longer, does not delay it).
 func TestIdleTimeoutCountsFromLastChunk(t *testing.T) {
 	t.Parallel()
-	// Chunks 60 ms apart leave the idle timeout a margin of almost half a
-	// second (250 ms was overrun once under -race on a loaded machine);
-	// 30 of them take over three idle timeouts in all.
-	const idle = 500 * time.Millisecond
+	// Chunks 80 ms apart leave the idle timeout a margin of almost two
+	// seconds (250 ms, then 500 ms, were each overrun once under -race on
+	// a loaded CI machine); 60 of them take over two idle timeouts in all.
+	const idle = 2 * time.Second
 	tests := []struct {
 		name, prompt string
 		want         string
 		kind         llm.ErrorKind // "" for no error
 	}{
-		{"flowing", "[[fake tokens=30 delay=60ms]]", fakeai.ExpectedText(fakeai.Config{Tokens: 30}), ""},
-		{"stops", "[[fake tokens=12 delay=60ms after=8 fault=hang_mid]]",
+		{"flowing", "[[fake tokens=60 delay=80ms]]", fakeai.ExpectedText(fakeai.Config{Tokens: 60}), ""},
+		{"stops", "[[fake tokens=12 delay=80ms after=8 fault=hang_mid]]",
 			fakeai.ExpectedPrefix(fakeai.Config{Tokens: 12}, 8), llm.KindTimeout},
 	}
 	for _, tc := range tests {
