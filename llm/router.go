@@ -40,7 +40,8 @@ type Upstream struct {
 	Catalog    Catalog
 	Discovered ModelInfo
 	// Filter keeps the listed models users may pick; it defaults to
-	// ChatModel, which drops embedding, audio, image and moderation models.
+	// ChatModel, which drops embedding, speech, image, moderation and other
+	// models that are not chat models (logged at debug level).
 	Filter func(id string) bool
 	// ListTimeout bounds one model list request; it defaults to 10s.
 	ListTimeout time.Duration
@@ -352,20 +353,6 @@ func (r *Router) IsDemo(id string) bool {
 		}
 	}
 	return false
-}
-
-// ChatModel reports whether an upstream model id looks like a chat model,
-// leaving out OpenAI's embedding, speech, transcription, image, moderation
-// and legacy completion models.
-func ChatModel(id string) bool {
-	id = strings.ToLower(id)
-	for _, no := range []string{"embed", "tts", "whisper", "transcribe", "dall-e", "image",
-		"moderation", "davinci", "babbage", "realtime", "audio", "search", "sora"} {
-		if strings.Contains(id, no) {
-			return false
-		}
-	}
-	return true
 }
 
 // shorten cuts s to at most n characters.

@@ -147,8 +147,10 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 	defer cancel()
 	list, err := s.up.Catalog.Models(ctx)
 	kept := make([]ModelInfo, 0, len(list))
+	var left []string
 	for _, m := range list {
 		if !s.up.Filter(m.ID) {
+			left = append(left, m.ID)
 			continue
 		}
 		info := s.up.Discovered
@@ -159,6 +161,9 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 		}
 		info.Reasoning = info.Reasoning || m.Reasoning
 		kept = append(kept, info)
+	}
+	if len(left) > 0 {
+		s.log.Debug("llm upstream models left out as no chat models", "upstream", s.up.Name, "models", left)
 	}
 	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
 	s.mu.Lock()
