@@ -69,7 +69,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
 	framing := fs.String("framing", "lf", "lf | cr | crlf | multiline | bom: line ends of the event stream (bare CR, CR LF), each JSON data line spread over several data lines, or a leading UTF-8 byte order mark")
-	words := fs.String("context-words", "openai", "openai | vllm | bare: the wording of a -context refusal (bare names no number)")
+	words := fs.String("context-words", "openai", "openai | vllm | bare | xai | together | lmstudio: the wording of a -context refusal (bare names no number; xai, together and lmstudio as those servers send it, without OpenAI's code)")
 	refuse := fs.String("refuse", "", "max_tokens | max_completion_tokens | reasoning_effort | temperature | top_p | stop | stream_options: refuse requests carrying that field with HTTP 400, as a reasoning model refuses max_tokens or temperature (stream_options: as older Azure API versions do)")
 	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
 	models := fs.String("models", strings.Join(fakeai.DefaultModels, ","), "comma-separated ids listed by /v1/models")

@@ -185,8 +185,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 		return
 	}
 	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && rec.Config.ContextWords.over(rec.Config.Context, n, rec.MaxTokens) {
-		writeError(w, http.StatusBadRequest, rec.Config.ContextWords.contextRefusal(rec.Config.Context, n, rec.MaxTokens),
-			"invalid_request_error", "context_length_exceeded")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(rec.Config.ContextWords.contextBody(rec.Config.Context, n, rec.MaxTokens))
 		return
 	}
 	s.active.Add(1)

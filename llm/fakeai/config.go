@@ -123,6 +123,20 @@ const (
 	// ContextBare names no number: "Please reduce the length of the
 	// messages." (code context_length_exceeded all the same).
 	ContextBare ContextWords = "bare"
+	// ContextXAI, xAI's: "This model's maximum prompt length is N but the
+	// request contains P tokens.", as {"code": "Client specified an
+	// invalid argument", "error": "..."}.
+	ContextXAI ContextWords = "xai"
+	// ContextTogether, Together AI's and SGLang's: "The input (P tokens)
+	// is longer than the model's context length (N tokens).", in OpenAI's
+	// error shape without a code.
+	ContextTogether ContextWords = "together"
+	// ContextLMStudio, LM Studio's: "Trying to keep the first P tokens
+	// when context the overflows. However, the model is loaded with
+	// context length of only N tokens, which is not enough. Try to load
+	// the model with a larger context length, or provide a shorter
+	// input", as {"error": "..."}.
+	ContextLMStudio ContextWords = "lmstudio"
 )
 
 // over reports whether a prompt of prompt tokens, with an answer of up to
@@ -145,15 +159,39 @@ func (w ContextWords) contextRefusal(window, prompt, completion int) string {
 			window, prompt+completion, prompt, completion)
 	case ContextBare:
 		return "Please reduce the length of the messages."
+	case ContextXAI:
+		return fmt.Sprintf("This model's maximum prompt length is %d but the request contains %d tokens.", window, prompt)
+	case ContextTogether:
+		return fmt.Sprintf("The input (%d tokens) is longer than the model's context length (%d tokens).", prompt, window)
+	case ContextLMStudio:
+		return fmt.Sprintf("Trying to keep the first %d tokens when context the overflows. However, the model is loaded "+
+			"with context length of only %d tokens, which is not enough. Try to load the model with a larger context "+
+			"length, or provide a shorter input", prompt, window)
 	}
 	return fmt.Sprintf("This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. "+
 		"Please reduce the length of the messages.", window, prompt)
 }
 
+// contextBody is the body refusing a prompt of prompt tokens in a window
+// of window, in the wording's shape: OpenAI's with code
+// context_length_exceeded, unless the server it mimics sends another.
+func (w ContextWords) contextBody(window, prompt, completion int) []byte {
+	msg := w.contextRefusal(window, prompt, completion)
+	switch w {
+	case ContextXAI:
+		return encodeJSON(map[string]any{"code": "Client specified an invalid argument", "error": msg})
+	case ContextTogether:
+		return encodeError(map[string]any{"message": msg, "type": "invalid_request_error", "param": nil, "code": nil})
+	case ContextLMStudio:
+		return encodeJSON(map[string]any{"error": msg})
+	}
+	return errorBody(msg, "invalid_request_error", "context_length_exceeded")
+}
+
 // ParseContextWords checks a wording name: "" or one of the ContextWords constants.
 func ParseContextWords(v string) (ContextWords, error) {
 	switch w := ContextWords(v); w {
-	case "", ContextOpenAI, ContextVLLM, ContextBare:
+	case "", ContextOpenAI, ContextVLLM, ContextBare, ContextXAI, ContextTogether, ContextLMStudio:
 		return w, nil
 	}
 	return "", fmt.Errorf("unknown wording")
@@ -259,8 +297,9 @@ type Config struct {
 	Surrogates bool
 	// Context, when positive, refuses a prompt of more than Context prompt
 	// tokens (see promptTokens; with ContextVLLM, a prompt and max_tokens
-	// of more together) with OpenAI's 400 context_length_exceeded, in the
-	// wording ContextWords selects.
+	// of more together) with HTTP 400, in the wording ContextWords selects
+	// (OpenAI's code context_length_exceeded, unless the server it mimics
+	// sends none).
 	Context int
 	// ContextWords is the wording of a Context refusal; it defaults to
 	// OpenAI's current one.

@@ -116,13 +116,16 @@
 //	                ends with the escape \ud83d, the next starts with \ude42
 //	context=N       refuse a prompt of more than N prompt tokens with
 //	                HTTP 400 and code context_length_exceeded, as OpenAI does
-//	context_words=W openai (default) | vllm | bare: the refusal's message,
-//	                OpenAI's ("maximum context length is N tokens. However,
-//	                your messages resulted in P tokens"), vLLM's and
-//	                OpenAI's older ("... you requested T tokens (P in the
-//	                messages, C in the completion)"; P+C above N is
-//	                refused, as vLLM counts max_tokens into the window), or
-//	                one naming no number (ContextWords)
+//	context_words=W openai (default) | vllm | bare | xai | together |
+//	                lmstudio: the refusal's message, OpenAI's ("maximum
+//	                context length is N tokens. However, your messages
+//	                resulted in P tokens"), vLLM's and OpenAI's older ("...
+//	                you requested T tokens (P in the messages, C in the
+//	                completion)"; P+C above N is refused, as vLLM counts
+//	                max_tokens into the window), one naming no number, or
+//	                xAI's, Together AI's (and SGLang's) or LM Studio's,
+//	                each in its server's body and without the code
+//	                (ContextWords)
 //	end_delay=D     pause after [DONE] before ending the body (sending the
 //	                last chunk of its chunked encoding), as a proxy may
 //	refuse=F        max_tokens | max_completion_tokens | reasoning_effort |

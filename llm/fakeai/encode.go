@@ -146,9 +146,14 @@ func errorBody(message, typ, code string) []byte {
 
 // encodeError returns {"error": e} followed by a newline.
 func encodeError(e map[string]any) []byte {
+	return encodeJSON(map[string]any{"error": e})
+}
+
+// encodeJSON returns v as JSON followed by a newline.
+func encodeJSON(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(map[string]any{"error": e})
+	_ = enc.Encode(v)
 	return buf.Bytes()
 }

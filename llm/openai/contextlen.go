@@ -35,16 +35,37 @@ import (
 //	Ollama     the input length exceeds the context length (no number)
 //	Gemini     The input token count (140000) exceeds the maximum number of tokens allowed (131072).
 //	           (in a list: [{"error": {...}}], see bodyError)
+//	xAI        This model's maximum prompt length is 131072 but the request contains 537812 tokens.
+//	           (as {"code": ..., "error": "..."}, see bodyError)
+//	Together AI, SGLang
+//	           The input (250000 tokens) is longer than the model's context length (200000 tokens).
+//	SGLang, vLLM (others)
+//	           Requested token count exceeds the model's maximum context length of 262144 tokens. You requested a total of 267042 tokens: 201506 tokens from the input messages and 65536 tokens for the completion. ...
+//	LM Studio  Trying to keep the first 6547 tokens when context overflows. However, the model is loaded with context length of only 4096 tokens, which is not enough. Try to load the model with a larger context length, or provide a shorter input
+//	           ("when context the overflows" in some versions, "with a context length" in others)
+//	           The number of tokens to keep from the initial prompt is greater than the context length (n_keep: 5228 >= n_ctx: 4096). ...
+//	           (as {"error": "..."}, see bodyError)
 //
 // vLLM's refusal of a max_tokens larger than the whole window names the
 // window: the hub then asks for fewer tokens of answer (hub/refit.go).
 // TGI's `inputs` bound is its longest prompt, below the whole window: taken
 // as the window, it fits the prompt a little more tightly than needed.
 //
+// LM Studio names the tokens it must keep from the start of the prompt
+// (the system prompt and first messages, or all of it): at most the
+// prompt's tokens, taken as them, it fits the prompt no tighter than
+// needed.
+//
 // A server that gives only the request's total ("you requested 5000
 // tokens") has that total taken as the prompt's tokens: an upper bound, so
 // the prompt is cut a little more than needed, never less.
 var (
+	// refusalPatterns recognise refusals whose words alone would be too
+	// loose (see contextLength).
+	refusalPatterns = []*regexp.Regexp{
+		regexp.MustCompile(`(?i)maximum prompt length is \d+ but the request contains \d+ tokens`),
+		regexp.MustCompile(`(?i)loaded with (?:a )?context length of only \d+ tokens`),
+	}
 	windowWords = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)maximum context length is (\d+) tokens`),
 		regexp.MustCompile(`(?i)available context size \((\d+) tokens\)`),
@@ -56,6 +77,11 @@ var (
 		regexp.MustCompile(`(?i)maximum model length of (\d+)`),
 		regexp.MustCompile("(?i)`inputs` must have less than (\\d+) tokens"),
 		regexp.MustCompile(`(?i)maximum number of tokens allowed \((\d+)\)`),
+		regexp.MustCompile(`(?i)maximum prompt length is (\d+) but`),
+		regexp.MustCompile(`(?i)longer than the model's context length \((\d+) tokens\)`),
+		regexp.MustCompile(`(?i)maximum context length of (\d+) tokens`),
+		regexp.MustCompile(`(?i)context length of only (\d+) tokens`),
+		regexp.MustCompile(`(?i)n_ctx: ?(\d+)`),
 	}
 	promptWords = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)your messages resulted in (\d+) tokens`),
@@ -72,6 +98,11 @@ var (
 		regexp.MustCompile(`(?i)\((\d+) in your prompt`),
 		regexp.MustCompile(`(?i)\((\d+) of text input`),
 		regexp.MustCompile(`(?i)input token count \((\d+)\)`),
+		regexp.MustCompile(`(?i)but the request contains (\d+) tokens`),
+		regexp.MustCompile(`(?i)the input \((\d+) tokens\) is longer`),
+		regexp.MustCompile(`(?i)(\d+) tokens from the input messages`),
+		regexp.MustCompile(`(?i)keep the first (\d+) tokens`),
+		regexp.MustCompile(`(?i)n_keep: ?(\d+)`),
 		regexp.MustCompile(`(?i)you requested (?:about )?(\d+) tokens`), // the total: last
 	}
 )

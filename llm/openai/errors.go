@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,8 +131,8 @@ func certRefused(err error) string {
 // contextLength reports an upstream refusal of a prompt longer than the
 // model's context window: OpenAI's code context_length_exceeded,
 // llama.cpp's type exceed_context_size_error, or the wording of vLLM,
-// llama.cpp, TGI, Ollama, Anthropic-compatible servers and others
-// (contextlen.go); as an HTTP 400 or
+// llama.cpp, TGI, Ollama, Anthropic-compatible servers, xAI, Together AI,
+// SGLang, LM Studio and others (contextlen.go); as an HTTP 400 or
 // 413, or as an error event inside a 200 stream (status 0).
 func contextLength(e *goopenai.APIError) bool {
 	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
@@ -147,12 +148,13 @@ func contextLength(e *goopenai.APIError) bool {
 		"exceeds the available context size", "prompt is too long", "`max_new_tokens` must be <=",
 		"context length is only", "cannot be greater than max_model_len", "longer than the maximum model length",
 		"`inputs` must have less than", "input length exceeds the context length",
-		"exceeds the maximum number of tokens allowed"} {
+		"exceeds the maximum number of tokens allowed", "is longer than the model's context length",
+		"tokens to keep from the initial prompt is greater than the context length"} {
 		if strings.Contains(m, s) {
 			return true
 		}
 	}
-	return false
+	return slices.ContainsFunc(refusalPatterns, func(re *regexp.Regexp) bool { return re.MatchString(e.Message) })
 }
 
 // bodyError returns the error an upstream's error response states in a

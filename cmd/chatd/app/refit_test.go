@@ -19,7 +19,8 @@ import (
 // were left out. When the refusal names the window, it is learned: later
 // prompts are fitted into it before they go and are not refused again.
 // When it names nothing, the budget of the prompt taken after it caps the
-// later prompts, which are not refused again either.
+// later prompts, which are not refused again either. So in every wording
+// the fake upstream has, xAI's, Together AI's and LM Studio's too.
 // The stored answer, read again, leaves out as many as its done says.
 func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 	t.Parallel()
@@ -30,7 +31,10 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 		words   fakeai.ContextWords
 		later   int64 // upstream requests of each answer after the first refused
 		learned int   // the window /api/models then reports, learned (0: none)
-	}{{fakeai.ContextOpenAI, 1, 200}, {fakeai.ContextVLLM, 1, 200}, {fakeai.ContextBare, 1, 0}} {
+	}{{fakeai.ContextOpenAI, 1, 200}, {fakeai.ContextVLLM, 1, 200}, {fakeai.ContextBare, 1, 0},
+		// Servers that send no code context_length_exceeded: their words
+		// alone say it.
+		{fakeai.ContextXAI, 1, 200}, {fakeai.ContextTogether, 1, 200}, {fakeai.ContextLMStudio, 1, 200}} {
 		t.Run(string(tc.words), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{fake: fakeai.Options{Defaults: fakeai.Config{Tokens: 2, Context: 200, ContextWords: tc.words}},
