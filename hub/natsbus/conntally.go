@@ -13,9 +13,9 @@ import (
 type connTally struct {
 	mu    sync.Mutex
 	users map[string]*userConns
-	// losses counts the times chatd_conns was found lost (NATS came back
-	// without its data, see allLost): an update that began before a loss
-	// may have written to the bucket lost, so it leaves the user dirty.
+	// losses counts the times this instance's counts were found lost
+	// (see allLost): an update that began before a loss may have written
+	// to the bucket lost, so it leaves the user dirty.
 	losses uint64
 }
 
@@ -132,11 +132,13 @@ func (t *connTally) dirtyUsers() []string {
 	return out
 }
 
-// allLost marks every user dirty: chatd_conns was lost (NATS came back
-// without its data), and with it this instance's count of every user,
-// also of those whose connections did not change since, so the next
-// repair (within a renewal) writes them all again. Until then the
-// other instances count none of the connections held here.
+// allLost marks every user dirty: this instance's count of every user
+// may be gone from chatd_conns, also of those whose connections did not
+// change since (the bucket was lost, NATS having come back without its
+// data; or the other instances judged this one dead and dropped its
+// counts, see leaseView.seenAgain), so the next repair (within a
+// renewal) writes them all again. Until then the other instances count
+// none of the connections held here.
 func (t *connTally) allLost() {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -137,6 +137,7 @@ func (v *leaseView) landed(r *ownRenewal) time.Duration {
 	v.ref = r
 	if ref != nil {
 		if step := clockStep(ref, r, v.stepTolerance); step != 0 {
+			v.seenAgain(r.created)
 			v.ownNow, v.streakStart = r.created, r.created
 			return v.stepFound(step)
 		}

@@ -69,6 +69,12 @@ type leaseView struct {
 	// where they hold something (connection counts), by instance id: one
 	// just started may hold before its lease reaches this view.
 	noticed map[string]time.Time
+	// rejoins counts the times the other instances may have judged this
+	// one dead and dropped its connection counts (see seenAgain); rejoined
+	// is the time of the lease that came back after such a gap, until the
+	// renewals have gone on for a TTL after it.
+	rejoins  uint64
+	rejoined time.Time
 }
 
 // seenLease is an instance's newest lease seen.
@@ -148,11 +154,40 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 // created, one of its own leases, if that is later; v.mu is held.
 func (v *leaseView) advance(created time.Time) {
 	if created.After(v.ownNow) {
+		v.seenAgain(created)
 		if v.streakStart.IsZero() {
 			v.streakStart = created
 		}
 		v.ownNow = created
 	}
+}
+
+// seenAgain counts in rejoins this instance's lease created after the one
+// before (ownNow) by more than its TTL: the others judge it by that TTL
+// or a longer one, so only then may they have judged it dead meanwhile
+// (cut off from NATS, its process or VM paused) and dropped its
+// connection counts, while its tabs stayed open. It counts once more
+// when its renewals have gone on for a TTL after that lease: an instance
+// whose view had not yet reached it may have dropped the counts written
+// again at first, and by then every instance whose watcher keeps up has
+// seen it. v.mu is held.
+func (v *leaseView) seenAgain(created time.Time) {
+	switch {
+	case !v.ownNow.IsZero() && created.Sub(v.ownNow) > v.ttl:
+		v.rejoins++
+		v.rejoined = created
+	case !v.rejoined.IsZero() && created.Sub(v.rejoined) >= v.ttl:
+		v.rejoins++
+		v.rejoined = time.Time{}
+	}
+}
+
+// rejoinCount is how many times this instance's connection counts may
+// have been dropped by the others (see seenAgain).
+func (v *leaseView) rejoinCount() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.rejoins
 }
 
 // renewed records the outcome of the renewal whose lease carries stamp

@@ -25,7 +25,10 @@ import (
 // writes its own count from what it holds (connTally), never as a
 // relative change, so an update that failed or whose reply was lost
 // (NATS down, a timeout) is set right by the next one, or by the
-// repair that runs with each lease renewal.
+// repair that runs with each lease renewal. An instance whose lease
+// comes back after a gap longer than its TTL (a split from NATS, a
+// pause) writes every user's count again, as the others may have
+// dropped them meanwhile.
 type Limits struct{ b *Bus }
 
 var _ limits.Shared = (*Limits)(nil)
@@ -97,11 +100,18 @@ func (l *Limits) ReleaseConn(ctx context.Context, userID string) error {
 func (l *Limits) repairLoop(ctx context.Context) {
 	t := time.NewTicker(l.b.opts.RenewEvery)
 	defer t.Stop()
+	rejoins := uint64(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// The others may have judged this instance dead and dropped its
+		// counts (see leaseView.seenAgain): every user's is written again.
+		if n := l.b.lease.rejoinCount(); n != rejoins {
+			rejoins = n
+			l.b.tally.allLost()
 		}
 		l.repairConns(ctx)
 		if hook := l.b.repairHook.Load(); hook != nil {
