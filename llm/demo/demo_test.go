@@ -101,7 +101,7 @@ func TestPaceAndCancel(t *testing.T) {
 	if paced := cancelledAt.Sub(start); paced < 4*20*time.Millisecond {
 		t.Fatalf("5 tokens in %v: not paced", paced)
 	}
-	if since := time.Since(cancelledAt); since > time.Second {
+	if since := time.Since(cancelledAt); since > 10*time.Second { // a hang bound: n says no token came after
 		t.Fatalf("returned %v after cancel", since)
 	}
 }

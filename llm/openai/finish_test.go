@@ -74,13 +74,13 @@ func TestNothingAfterTheFinishReason(t *testing.T) {
 		t.Parallel()
 		cfg := fakeai.Config{Tokens: 3}
 		srv := fakeai.Start(t, fakeai.Options{Defaults: cfg})
-		c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FinishWait = 5*time.Second, 50*time.Millisecond })
+		c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FinishWait = 40*time.Second, 50*time.Millisecond })
 		start := time.Now()
 		r := stream(testCtx(t), c, "[[fake fault=hang_end]]", 0)
 		if r.err != nil || r.text() != fakeai.ExpectedText(cfg) || r.res.FinishReason != "stop" {
 			t.Fatalf("err %v finish %q text %q", r.err, r.res.FinishReason, r.text())
 		}
-		if d := time.Since(start); d >= 2*time.Second {
+		if d := time.Since(start); d >= 20*time.Second { // held, it would end at the idle timeout (40 s)
 			t.Fatalf("the answer ended %v after it started: held after its finish reason", d)
 		}
 		if err := srv.WaitAbort(testCtx(t)); err != nil { // the request was ended, not left open
