@@ -274,6 +274,10 @@ func TestFinishTimesOutThenRecovers(t *testing.T) {
 	store.setFail(func(int) error { return down })
 	w := newWriter(t, store, Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond})
 	w.Append("m", "some text ")
+	// The Finish below reports the message's last store error: a write of
+	// it fails first (the second failure: the first's error is then the
+	// message's), which a loaded machine could hold past the 50 ms.
+	eventually(ctx, t, "two failed writes", func() bool { return w.Stats().Failures > 1 })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	err := w.Finish(short, persistence.MessageUpdate{ID: "m", Status: persistence.StatusError, Error: "upstream failed"})

@@ -44,8 +44,8 @@ func driverStacks() []string {
 // the driver's goroutines.
 func TestOpenAbandonedReturnsPromptly(t *testing.T) {
 	const (
-		opens  = 200             // without the fix, 5 to 10 of them missed the cancel on each run tried (-race)
-		prompt = 5 * time.Second // from the cancel to Open's return
+		opens  = 200              // without the fix, 5 to 10 of them missed the cancel on each run tried (-race)
+		prompt = 15 * time.Second // from the cancel to Open's return: ConnectTimeout is four times that
 	)
 	before := len(driverStacks())
 	type result struct {

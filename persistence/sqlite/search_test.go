@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,7 +115,10 @@ func TestSearchIndexOwnFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatd.db")
-	f := newSearchFixture(t, openTest(t, Options{Path: path}))
+	// A write that waited for the search file's lock would wait the busy
+	// timeout (30 s) for it; one that does not takes well under 10 s on a
+	// loaded machine.
+	f := newSearchFixture(t, openTest(t, Options{Path: path, BusyTimeout: 30 * time.Second}))
 	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "chatd-search.db")); err != nil {
 		t.Fatalf("search file: %v", err)
 	}
@@ -131,7 +135,7 @@ func TestSearchIndexOwnFile(t *testing.T) {
 	}
 	start := time.Now()
 	f.insert(t, "The Okapi is shy", persistence.StatusComplete)
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("insert took %v while the search file was locked", d)
 	}
 	if !f.found(t, "okapi") {
@@ -405,7 +409,9 @@ func TestFTSTrigrams(t *testing.T) {
 // line allows (64 KiB, most of its trigrams different) is built in time
 // linear in its length: it took 1.9 s of CPU when each trigram was looked
 // for among those kept (quadratic), a few milliseconds now. The bound
-// leaves a margin of more than ten to a slow, shared machine under -race.
+// leaves a margin of more than ten to a slow, shared machine under -race,
+// and the fastest of a few runs counts: a loaded machine can hold one run
+// for a second or two, never all of them.
 func TestFTSTrigramsLongNeedle(t *testing.T) {
 	t.Parallel()
 	b := make([]byte, 64<<10)
@@ -414,10 +420,18 @@ func TestFTSTrigramsLongNeedle(t *testing.T) {
 		x = x*1664525 + 1013904223 // a fixed pseudo-random sequence
 		b[i] = byte('a' + x>>24%26)
 	}
-	start := time.Now()
-	q := ftsTrigrams(string(b))
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("ftsTrigrams of %d bytes took %v", len(b), d)
+	const bound, runs = 500 * time.Millisecond, 5
+	var q string
+	fastest := time.Duration(math.MaxInt64)
+	for range runs {
+		start := time.Now()
+		q = ftsTrigrams(string(b))
+		if fastest = min(fastest, time.Since(start)); fastest <= bound {
+			break
+		}
+	}
+	if fastest > bound {
+		t.Errorf("ftsTrigrams of %d bytes took %v at the fastest of %d runs", len(b), fastest, runs)
 	}
 	if n := strings.Count(q, " AND "); n != maxFTSTerms-1 {
 		t.Errorf("query of %d terms, want %d", n+1, maxFTSTerms)
