@@ -15,14 +15,15 @@ import (
 // hold the idle timeout off: the answer ends about one idle timeout after
 // its last piece of text, as the longest pause between two tokens
 // (CHATD_IDLE_TIMEOUT), not at the answer's overall limit. The four
-// tokens come at once and the idle timeout is a second, so no pause of
-// the machine between two of them reaches it (300ms after tokens 20ms
-// apart failed under load); the answer's limit is 20 idle timeouts.
+// tokens come at once and the idle timeout is 2 s, so no pause of the
+// machine between two of them reaches it (300ms after tokens 20ms apart
+// failed under load, and a loaded machine can hold a goroutine for a
+// second or two); the answer's limit is 20 idle timeouts.
 func TestIdleTimeoutNeedsText(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{})
-	c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout = time.Second })
-	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second) // far past the idle timeout
+	c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout = 2 * time.Second })
+	ctx, cancel := context.WithTimeout(testCtx(t), 40*time.Second) // far past the idle timeout
 	defer cancel()
 	r := stream(ctx, c, "[[fake tokens=10 after=4 delay=0ms fault=empty_mid]]", 0)
 	if llm.KindOf(r.err) != llm.KindTimeout {
