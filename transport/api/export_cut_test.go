@@ -159,8 +159,11 @@ func TestExportStoreWaitsBounded(t *testing.T) {
 			gin.SetMode(gin.TestMode)
 			r := gin.New()
 			authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
+			// 3 s: the first bytes must go out within it (500 ms was short
+			// for a loaded machine), and a stalled wait ends well within
+			// the client's bound.
 			api.NewConversations(stallStore{Store: e.store, at: tc.at, stallID: tc.stallID},
-				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 500 * time.Millisecond}).Routes(authed)
+				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 3 * time.Second}).Routes(authed)
 			srv := httptest.NewServer(r)
 			t.Cleanup(srv.Close)
 			// The client's own bound only keeps the old behaviour from hanging the test.

@@ -130,7 +130,9 @@ func TestExportDownloadOutlivesRequestDeadline(t *testing.T) {
 	owner := e.user(t)
 	c, ids := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "second question", "the last answer")
 	passed := make(chan struct{})
-	srv := deadlineServer(t, heldTextStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, gate: passed}, time.Minute, time.Second,
+	// The first bytes must go out within the 3 s the request has left
+	// (1 s was short for a loaded machine).
+	srv := deadlineServer(t, heldTextStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, gate: passed}, time.Minute, 3*time.Second,
 		func(deadline time.Time) {
 			time.AfterFunc(time.Until(deadline)+100*time.Millisecond, func() { close(passed) })
 		})
@@ -265,7 +267,10 @@ func TestExportManyReadsOutlastDeadline(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
 	owner := e.user(t)
-	const timeout, delay, messages = 400 * time.Millisecond, 4 * time.Millisecond, 80 // 160 reads: at least 640 ms
+	// 160 reads: at least 3.2 s, past the timeout; the first bytes go out
+	// after a tenth of it, with the rest of it as room for a loaded machine
+	// (400 ms against reads of 640 ms was short).
+	const timeout, delay, messages = 2 * time.Second, 20 * time.Millisecond, 80
 	var texts []string
 	for i := range messages / 2 {
 		texts = append(texts, fmt.Sprintf("question %d", i), fmt.Sprintf("answer %d", i))

@@ -27,7 +27,9 @@ func TestDeleteAccountAfterWaitRefused(t *testing.T) {
 	token, id := e.signUp("late@example.com", "the right password")
 	store := stallingStore{Store: e.store, stall: "DeleteUser", release: make(chan struct{})}
 	t.Cleanup(func() { close(store.release) })
-	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 500 * time.Millisecond})
+	// The bound only keeps a regression (a deletion started, stalled in
+	// DeleteUser) from hanging; the refusal comes well within it.
+	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Wait(ctx); err != nil {

@@ -171,8 +171,8 @@ func TestDeleteAccountOutlivesRequest(t *testing.T) {
 	store := stallingStore{Store: e.store, stall: "DeleteUser", release: make(chan struct{})}
 	// The bound covers the password check, the revocation and the first
 	// mark before the wait: 200 ms was too short under -race on a loaded
-	// machine (503).
-	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 2 * time.Second})
+	// machine (503), which can hold a goroutine for a second or two.
+	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 4 * time.Second})
 	got := do(t, srv, http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`)
 	if got.status != http.StatusAccepted || !json.Valid([]byte(got.body)) {
 		t.Fatalf("answer %+v, want 202 with a JSON body", got)
@@ -201,7 +201,10 @@ func TestDeleteAccountBoundedApart(t *testing.T) {
 	e := newAccountsEnv(t, AccountOptions{})
 	token, id := e.signUp("stuck@example.com", "the right password")
 	store := stallingStore{Store: e.store, stall: "DeleteUser", release: make(chan struct{})}
-	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 600 * time.Millisecond, DeleteTimeout: 800 * time.Millisecond})
+	// The request's bound covers the password check, the revocation and
+	// the first mark (600 ms was short for a loaded machine); the removal's
+	// ends after it, so that the request is answered 202 first.
+	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 4 * time.Second, DeleteTimeout: 5 * time.Second})
 	if got := do(t, srv, http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); got.status != http.StatusAccepted {
 		t.Fatalf("answer %+v, want 202", got)
 	}

@@ -174,13 +174,19 @@ func TestBadFramesAnswered(t *testing.T) {
 
 // TestDeadPeerDropped: a peer that stops answering pings is dropped after
 // the ping timeout, while one that reads keeps being pinged and stays.
+// The timeout is 2 s, so that a loaded machine holding the reading
+// client's goroutines for a second or two does not drop it too (200 ms
+// did).
 func TestDeadPeerDropped(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 20 * time.Millisecond, PingTimeout: 200 * time.Millisecond}})
+	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 2 * time.Second}})
 	alive := s.dial(dialOptions{user: "u"})
 	s.dial(dialOptions{user: "u", paused: true}) // reads nothing: pongs never go out
 	s.waitHub("the dead peer to be dropped", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
-	for range 20 { // 400 ms of pings, twice the timeout, after the drop
+	for len(alive.pings) > 0 { // the pings before the drop
+		<-alive.pings
+	}
+	for range 40 { // 2 s of pings after the drop: twice the timeout in all
 		select {
 		case <-alive.pings:
 		case <-alive.closed:
@@ -253,8 +259,9 @@ func TestSlowClientCounted(t *testing.T) {
 	}{
 		{"queue full", 8, time.Minute, false, "queue_full"},
 		{"write timed out", 4096, 200 * time.Millisecond, false, "write_timeout"},
-		// The shutdown follows the frames at once, long before WriteTimeout.
-		{"closing already", 4096, 2 * time.Second, true, ""},
+		// The shutdown follows the frames at once, long before WriteTimeout
+		// (5 s: a loaded machine may hold the test a second or two between).
+		{"closing already", 4096, 5 * time.Second, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -349,15 +356,17 @@ func TestRepeatedResumesClosed4408(t *testing.T) {
 // pong, so the client was dropped after PingTimeout.
 func TestPingsDuringSlowSend(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 20 * time.Millisecond, PingTimeout: 300 * time.Millisecond}})
+	// PingTimeout is 2 s, so that a loaded machine holding the client's
+	// goroutines for a second or two does not drop it (300 ms did).
+	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second}})
 	cl := s.dial(dialOptions{user: "u"})
 	cl.expect("hello")
 	s.hub.Block()
 	cl.write(`{"type":"send","id":"slow","content":"hi"}`)
 	<-s.hub.Entered()
-	// 20 pings at 20 ms span far more than PingTimeout; after each one a
+	// 30 pings at 100 ms span more than PingTimeout; after each one a
 	// delta must come through at once.
-	for i := range 20 {
+	for i := range 30 {
 		select {
 		case <-cl.pings:
 		case <-cl.closed:
@@ -489,7 +498,9 @@ func TestNewConversationBudget(t *testing.T) {
 // already queued, and the connection's slot comes back.
 func TestTokenExpiryCloses4401(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{tokenLife: 300 * time.Millisecond})
+	// The hello and the delta come before the expiry: 3 s leaves room for
+	// a loaded machine (300 ms did not).
+	s := newServer(t, serverOptions{tokenLife: 3 * time.Second})
 	cl := s.dial(dialOptions{user: "u"})
 	cl.expect("hello")
 	s.hub.DeliverAll("u", protocol.Delta("c", "m", 5, "hello"))
