@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
@@ -85,7 +86,7 @@ func TestRouterLeftOutLogged(t *testing.T) {
 				c = discovering("c", client(srv.URL))
 			}
 			log := &records{}
-			r := llm.NewRouter(llm.RouterOptions{Logger: slog.New(log), Upstreams: []llm.Upstream{
+			r := llm.NewRouter(llm.RouterOptions{Logger: slog.New(log), FirstListWait: time.Minute, Upstreams: []llm.Upstream{
 				configured("a", client(srv.URL), "m"), configured("b", client(srv.URL), "c/m"), c}})
 			t.Cleanup(r.Close)
 			for range 3 {

@@ -21,7 +21,7 @@ func TestRouterRefreshDoesNotBlock(t *testing.T) {
 	srv := fakeai.Start(t, fakeai.Options{Models: []string{"m1"}, Defaults: fakeai.Config{Tokens: 2}})
 	up := client(srv.URL)
 	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)},
-		CacheTTL: time.Nanosecond, Logger: quiet}) // every list is stale at once
+		CacheTTL: time.Nanosecond, FirstListWait: time.Minute, Logger: quiet}) // every list is stale at once; the first is waited for
 
 	t.Cleanup(r.Close)
 	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 {

@@ -98,7 +98,9 @@ func TestRouterDiscovery(t *testing.T) {
 		Defaults: fakeai.Config{Tokens: 3},
 	})
 	up := client(srv.URL)
-	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, Logger: quiet})
+	// The first list waits for the fake's, however loaded the machine
+	// (FirstListWait's 2 s default is near what a stall can take).
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, FirstListWait: time.Minute, Logger: quiet})
 	for range 3 {
 		models, err := r.Models(testCtx(t))
 		if err != nil {
@@ -122,7 +124,7 @@ func TestRouterDiscovery(t *testing.T) {
 
 	// A short TTL asks again (in the background, serving the last list meanwhile).
 	r2 := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, CacheTTL: time.Nanosecond,
-		Default: "llama3", Logger: quiet})
+		FirstListWait: time.Minute, Default: "llama3", Logger: quiet})
 	t.Cleanup(r2.Close)
 	before := srv.ModelListRequests()
 	for range 2 {

@@ -2,6 +2,7 @@ package llm_test
 
 import (
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
@@ -17,7 +18,7 @@ func TestConfiguredModelTakesReportedWindow(t *testing.T) {
 	srv := fakeai.Start(t, fakeai.Options{Models: []string{"llama", "qwen", "other"}, ContextLength: 4096})
 	up := discovering("vllm", client(srv.URL))
 	up.Models = []llm.ModelInfo{{ID: "llama", Name: "Llama", MaxOutputTokens: 512}, {ID: "qwen", Name: "qwen", ContextTokens: 2048}}
-	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{up}, Logger: quiet})
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{up}, FirstListWait: time.Minute, Logger: quiet}) // the first list waits for the fake's
 	t.Cleanup(r.Close)
 	models, err := r.Models(testCtx(t))
 	if err != nil {

@@ -57,6 +57,7 @@ func TestNew(t *testing.T) {
 			if tc.cfg.Demo() != tc.wantDemo {
 				t.Fatalf("Demo() = %v", tc.cfg.Demo())
 			}
+			tc.cfg.FirstListWait = time.Minute // the first list waits for the fake's, however loaded the machine
 			r := models.New(tc.cfg)
 			ms, err := r.Models(ctx)
 			if err != nil || ids(ms) != tc.wantIDs {

@@ -39,7 +39,7 @@ func TestReasoningDeclared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := models.New(models.Config{File: f})
+	r := models.New(models.Config{File: f, FirstListWait: time.Minute}) // the first list waits for the fake's
 	t.Cleanup(r.Close)
 	tests := []struct {
 		model      string
@@ -95,7 +95,7 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := models.New(models.Config{File: f, Client: openai.Options{ReasoningFirstTokenTimeout: 300 * time.Millisecond},
-		Logger: slog.New(slog.DiscardHandler)})
+		FirstListWait: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(r.Close)
 	tests := []struct {
 		model string
@@ -151,6 +151,7 @@ func TestShorthandReasoningModels(t *testing.T) {
 			t.Parallel()
 			srv := fakeai.Start(t, fakeai.Options{Models: []string{"disc-think", "disc-plain"}, Defaults: fakeai.Config{Tokens: 2}})
 			tc.cfg.APIKey, tc.cfg.BaseURL, tc.cfg.Logger = "sk-k", srv.URL, slog.New(slog.DiscardHandler)
+			tc.cfg.FirstListWait = time.Minute // the first list waits for the fake's, however loaded the machine
 			r := models.New(tc.cfg)
 			t.Cleanup(r.Close)
 			list, err := r.Models(testCtx(t))
@@ -197,7 +198,7 @@ func TestReasoningLearnedListed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := models.New(models.Config{File: f, Logger: slog.New(slog.DiscardHandler)})
+			r := models.New(models.Config{File: f, FirstListWait: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 			t.Cleanup(r.Close)
 			reasoning := func() bool {
 				list, err := r.Models(testCtx(t))

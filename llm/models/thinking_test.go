@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
@@ -77,7 +78,8 @@ func checkThinking(t *testing.T, r llm.Streamer, model string, key fakeai.Reason
 func TestInlineThinkingDeclared(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{Models: []string{"disc-open"}})
-	r := models.New(models.Config{File: readFile(t, thinkingFile, srv.URL, srv.URL), Logger: slog.New(slog.DiscardHandler)})
+	r := models.New(models.Config{File: readFile(t, thinkingFile, srv.URL, srv.URL), FirstListWait: time.Minute,
+		Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(r.Close)
 	tests := []struct {
 		model string
@@ -120,7 +122,7 @@ func TestShorthandInlineThinking(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := models.New(models.Config{APIKey: "sk-k", BaseURL: srv.URL, Models: "r1,plain", Discover: true,
-				InlineThinking: tc.modes, Logger: slog.New(slog.DiscardHandler)})
+				InlineThinking: tc.modes, FirstListWait: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 			t.Cleanup(r.Close)
 			for model, want := range tc.want {
 				checkThinking(t, r, model, fakeai.KeyThinkOpen, want)

@@ -89,7 +89,7 @@ func TestUpstreamsFile(t *testing.T) {
 	if !reflect.DeepEqual(files[0], files[1]) {
 		t.Fatalf("YAML and JSON differ:\n%+v\n%+v", files[0], files[1])
 	}
-	r := models.New(models.Config{File: files[0], Logger: slog.New(slog.DiscardHandler)})
+	r := models.New(models.Config{File: files[0], FirstListWait: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(r.Close)
 	ctx := testCtx(t)
 	ms, err := r.Models(ctx)
@@ -307,7 +307,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := models.New(models.Config{File: file, Logger: slog.New(slog.DiscardHandler)})
+	r := models.New(models.Config{File: file, FirstListWait: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(r.Close)
 	for _, tc := range []struct{ id, deployment string }{
 		{"gpt-3.5-turbo", "gpt-35-turbo"}, {"my:model", "mymodel"}, {"gpt-4o", "gpt-4.o:prod"}, {"chat", "gpt-3.5-turbo"},
