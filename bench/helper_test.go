@@ -31,20 +31,21 @@ func TestMain(m *testing.M) {
 }
 
 // fakeLoadgenMain prints loadgen run's marks and then its result
-// (BENCH_TEST_RESULT, JSON). After the end mark it sends SIGUSR1 to
-// BENCH_TEST_SIGNAL_PID, if set, and with -hold waits for its standard
-// input to close, as loadgen does.
+// (BENCH_TEST_RESULT, JSON). Between the marks it sends SIGUSR1 to
+// BENCH_TEST_SIGNAL_PID, if set, and waits until that process is using
+// CPU time (startWork); with -hold it waits for its standard input to
+// close, as loadgen does.
 func fakeLoadgenMain(args []string) int {
 	fmt.Println(`{"mark":"start"}`)
-	fmt.Println(`{"mark":"end"}`)
 	if pid := os.Getenv("BENCH_TEST_SIGNAL_PID"); pid != "" {
 		var n int
 		fmt.Sscan(pid, &n)
-		if err := syscall.Kill(n, syscall.SIGUSR1); err != nil {
+		if err := startWork(n); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}
+	fmt.Println(`{"mark":"end"}`)
 	if slices.Contains(args, "-hold") {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 	}
@@ -52,9 +53,36 @@ func fakeLoadgenMain(args []string) int {
 	return 0
 }
 
-// fakeServerMain says it listens, then on SIGUSR1 waits 200 ms (as chatd's
-// search indexer waits for a quiet moment) and burns 300 ms of CPU time;
-// SIGTERM ends it.
+// startWork sends SIGUSR1 to pid and returns once its CPU time rose by two
+// ticks of /proc's (it is burning, see fakeServerMain; an idle process
+// may use a tick), or after 30 s with an error.
+func startWork(pid int) error {
+	cpu0, err := cpuSeconds(pid)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cpu, err := cpuSeconds(pid)
+		if err != nil {
+			return err
+		}
+		if cpu-cpu0 >= 0.015 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d used no CPU time within 30 s of SIGUSR1", pid)
+		}
+		time.Sleep(time.Millisecond) // a poll of /proc, not a synchronisation
+	}
+}
+
+// fakeServerMain says it listens, then on SIGUSR1 burns 300 ms of CPU
+// time (the deferred work: its first ticks before the end mark, the
+// rest after it); SIGTERM ends it.
 func fakeServerMain() int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGTERM)
@@ -63,7 +91,6 @@ func fakeServerMain() int {
 		if s == syscall.SIGTERM {
 			return 0
 		}
-		time.Sleep(200 * time.Millisecond) // the deferred work starts after the end mark
 		burn(300 * time.Millisecond)
 	}
 	return 0
