@@ -43,38 +43,45 @@ func TestActiveAnswerOwnerOnly(t *testing.T) {
 func TestActiveAnswerEndsWithCaller(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, "A")
-	hang := &hangingLookupBus{asked: make(chan struct{}, 1)}
+	hang := &hangingLookupBus{asked: make(chan context.Context, 1)}
 	b := tc.startWith(t, "B", func(m *MemBus) Bus { hang.MemBus = m; return hang }, nil)
 	conv := tc.conversation(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan string, 1)
 	go func() { got <- b.ActiveAnswer(ctx, tc.user.ID, conv.ID) }()
+	var lookup context.Context
 	select {
-	case <-hang.asked:
+	case lookup = <-hang.asked:
 	case <-time.After(waitLimit):
 		t.Fatal("ActiveAnswer did not ask the bus")
 	}
 	cancel()
+	// A context derived from the caller's ends within cancel (a bound of
+	// busTimeout/2 on the answer, before, failed on a stall of the
+	// machine); one of its own would end busTimeout later.
+	if lookup.Err() == nil {
+		t.Fatal("the bus lookup's context outlives its caller's")
+	}
 	select {
 	case id := <-got:
 		if id != "" {
 			t.Fatalf("ActiveAnswer on a hung bus = %q, want \"\"", id)
 		}
-	case <-time.After(busTimeout / 2):
+	case <-time.After(waitLimit):
 		t.Fatal("ActiveAnswer still waits for the hung bus after its caller's context ended")
 	}
 }
 
 // hangingLookupBus is a MemBus whose lookups of a running answer hang
-// until their context ends.
+// until their context ends; asked gets the first lookup's context.
 type hangingLookupBus struct {
 	*MemBus
-	asked chan struct{}
+	asked chan context.Context
 }
 
 func (b *hangingLookupBus) Running(ctx context.Context, _ string) (AnswerRef, bool, error) {
 	select {
-	case b.asked <- struct{}{}:
+	case b.asked <- ctx:
 	default:
 	}
 	<-ctx.Done()

@@ -213,7 +213,9 @@ func TestClusterShutdownDuringStoreOutage(t *testing.T) {
 	tc := newTestCluster(t)
 	a, _, _ := outageInstance(t, tc, newBusMetricsRecorder())
 	convs, answers := failClusterSends(t, tc, a, 5)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// The shutdown before waited until its context ended, however long:
+	// the bound only ends a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
