@@ -113,9 +113,10 @@ func TestEventsSurviveCutOff(t *testing.T) {
 	restored := time.Now()
 	rec.waitFor(t, ctx, "the events broadcast during the cut", func() bool { return len(rec.events) >= 4 })
 	// 0.1 to 0.7s here (the reconnect's backoff, then the consumer picks
-	// up where it was); a lost request waited out would take 5s.
-	if took := time.Since(restored); took > 3*time.Second {
-		t.Fatalf("the events missed during the cut arrived %v after it ended, want within 3s", took)
+	// up where it was); a lost request waited out would take 5s. The bound
+	// (3 s before) leaves room for a 2 s stall of a loaded machine.
+	if took := time.Since(restored); took > 4*time.Second {
+		t.Fatalf("the events missed during the cut arrived %v after it ended, want within 4s", took)
 	} else {
 		t.Logf("the events missed during the cut arrived %v after it ended", took)
 	}

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -66,20 +67,34 @@ func TestSharedWindows(t *testing.T) {
 		}
 	}
 
-	// A short window ends and starts again.
+	// A short window ends and starts again. A second take granted is a
+	// fault only if it came within the window of the first: a pair that a
+	// stall of the loaded machine spread over longer is tried again, on a
+	// key of its own.
 	const short = 200 * time.Millisecond
-	if _, ok, err := w.Take(ctx, "signup-ip:192.0.2.7", 1, short); !ok || err != nil {
-		t.Fatalf("first of a short window: %v %v", ok, err)
-	}
-	wait, ok, err := w.Take(ctx, "signup-ip:192.0.2.7", 1, short)
-	if ok || err != nil {
-		t.Fatalf("second of a short window: %v %v", ok, err)
+	var key7 string
+	var wait time.Duration
+	for try := 0; ; try++ {
+		key7 = fmt.Sprintf("signup-ip:192.0.2.%d", 7+try)
+		began := time.Now()
+		if _, ok, err := w.Take(ctx, key7, 1, short); !ok || err != nil {
+			t.Fatalf("first of a short window: %v %v", ok, err)
+		}
+		var ok bool
+		var err error
+		wait, ok, err = w.Take(ctx, key7, 1, short)
+		if !ok && err == nil {
+			break
+		}
+		if err != nil || time.Since(began) < short || try == 20 {
+			t.Fatalf("second of a short window (%v after the first began): %v %v", time.Since(began), ok, err)
+		}
 	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(wait):
 	}
-	if _, ok, err := w.Take(ctx, "signup-ip:192.0.2.7", 1, short); !ok || err != nil {
+	if _, ok, err := w.Take(ctx, key7, 1, short); !ok || err != nil {
 		t.Fatalf("after the window's end (waited %v): %v %v", wait, ok, err)
 	}
 }
