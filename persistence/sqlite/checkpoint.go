@@ -13,7 +13,8 @@ import (
 // the whole log. Instead, a goroutine owned by the store checkpoints the log
 // from a connection of its own (PASSIVE: it never waits for, nor blocks,
 // the writer or the readers) at most every Options.CheckpointInterval
-// while writes happen, and the writer checkpoints itself only when the log
+// while writes happen (and after one that a reader's older snapshot held
+// back, until the log is copied whole), and the writer checkpoints itself only when the log
 // passes walBackstopPages, which under a sustained write load (where a
 // passive checkpoint never catches the log's end) bounds the log's growth;
 // the background checkpoints have then copied most of it already.
@@ -66,17 +67,26 @@ func (s *Store) wrote() {
 }
 
 // checkpointLoop waits for a commit, checkpoints, and rests for interval.
+// A checkpoint that could not copy the whole log (a read transaction held
+// an older snapshot: a backup's VACUUM INTO, a long search) is tried again
+// after each rest until it does, commit or not: waiting for the next
+// commit left the log un-checkpointed on a quiet server for as long as
+// nothing was written.
 func (s *Store) checkpointLoop(interval time.Duration) {
 	defer close(s.ckEnded)
 	rest := time.NewTimer(interval)
 	defer rest.Stop()
+	partial := false
 	for {
-		select {
-		case <-s.dirty:
-		case <-s.ckStop:
-			return
+		if !partial {
+			select {
+			case <-s.dirty:
+			case <-s.ckStop:
+				return
+			}
 		}
-		s.checkpointOnce()
+		logPages, donePages := s.checkpointOnce()
+		partial = donePages < logPages
 		s.scrubIfAsked()
 		rest.Reset(interval)
 		select {

@@ -144,3 +144,49 @@ func TestSingleStatementWritesSignalCheckpointer(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointRetriesPastAReader: a commit made while a read transaction
+// holds an older snapshot (a backup's VACUUM INTO, a long search) cannot
+// be checkpointed past that reader; once the reader is gone the
+// checkpointer completes the log by itself, without another write. Before,
+// it waited for the next commit: on a quiet server the log stayed
+// un-checkpointed for as long as nothing was written.
+func TestCheckpointRetriesPastAReader(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t, Options{CheckpointInterval: 5 * time.Millisecond})
+	f := newSearchFixtureFor(t, s, "ck@example.test")
+	complete := func() bool { return s.ckLog.Load() > 0 && s.ckDone.Load() == s.ckLog.Load() }
+	partial := func() bool { return s.ckDone.Load() < s.ckLog.Load() }
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s checkpoint: the last one copied %d of %d pages", what, s.ckDone.Load(), s.ckLog.Load())
+			}
+			time.Sleep(time.Millisecond) // polling a condition, with a deadline
+		}
+	}
+	waitFor("complete first", complete)
+
+	rtx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rtx.Rollback() }()
+	var n int
+	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil { // the snapshot is taken
+		t.Fatal(err)
+	}
+	// A write that queues nothing for the search indexer, whose own
+	// commit would start another checkpoint.
+	if _, err := s.BumpTokenVersion(ctx, f.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("partial", partial) // held back by the reader's snapshot
+	if err := rtx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("complete", complete)
+}
