@@ -45,14 +45,16 @@ func TestPragmas(t *testing.T) {
 	const readers, searchers = 3, 2
 	s := openTest(t, Options{ReadConns: readers, SearchConns: searchers, BusyTimeout: 7 * time.Second})
 	ctx := context.Background()
-	want := map[string]int64{"busy_timeout": 7000, "foreign_keys": 1, "synchronous": 1, "cache_size": -8192, "temp_store": 2}
-	check := func(name string, c *sql.Conn, queryOnly int64) {
+	want := map[string]int64{"busy_timeout": 7000, "foreign_keys": 1, "cache_size": -8192, "temp_store": 2}
+	// synchronous: FULL (2) on the writer, which syncs every commit it
+	// acknowledges (TestSyncModes), NORMAL (1) on the readers.
+	check := func(name string, c *sql.Conn, queryOnly, synchronous int64) {
 		t.Helper()
 		var mode string
 		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 			t.Fatalf("%s: journal_mode = %q (%v), want wal", name, mode, err)
 		}
-		w := map[string]int64{"query_only": queryOnly}
+		w := map[string]int64{"query_only": queryOnly, "synchronous": synchronous}
 		for k, v := range want {
 			w[k] = v
 		}
@@ -72,7 +74,7 @@ func TestPragmas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = wc.Close() }) // before Close's, which needs it, should a check fail
-	check("writer", wc, 0)
+	check("writer", wc, 0, 2)
 	wc.Close()
 	// The connections that delete zero what they delete.
 	for name, db := range map[string]*sql.DB{"writer": s.w, "indexer": s.sx} {
@@ -94,7 +96,7 @@ func TestPragmas(t *testing.T) {
 			conns = append(conns, c)
 		}
 		for i, c := range conns {
-			check(name+" "+string(rune('0'+i)), c, 1)
+			check(name+" "+string(rune('0'+i)), c, 1, 1)
 			c.Close()
 		}
 		if st := pool.db.Stats(); st.MaxOpenConnections != pool.n {
@@ -330,9 +332,15 @@ func TestListTies(t *testing.T) {
 	}
 }
 
-// TestSyncModes: the search file's batches are synced as they commit
-// (FULL), so the queue entries removed from chatd.db after them never
-// outlive them in a power failure; chatd.db's connections keep NORMAL.
+// TestSyncModes: the writer syncs the log at every commit (FULL), so a
+// write chatd has acknowledged (a send's done, a password change's 200, a
+// deletion's 204) survives a power failure; with NORMAL, only the next
+// background checkpoint synced it, a second or more later. The search
+// file's batches are synced as they commit (FULL) too, so the queue
+// entries removed from chatd.db after them never outlive them. The
+// readers, which write nothing, and the checkpointer keep NORMAL (in WAL
+// mode a checkpoint syncs the log before it copies it, and the database
+// file after, whatever the setting).
 func TestSyncModes(t *testing.T) {
 	t.Parallel()
 	s := openTest(t, Options{})
@@ -341,7 +349,7 @@ func TestSyncModes(t *testing.T) {
 		name string
 		db   *sql.DB
 		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
-	}{{"writer", s.w, 1}, {"reader", s.r, 1}, {"indexer", s.sx, 2}} {
+	}{{"writer", s.w, 2}, {"reader", s.r, 1}, {"search reader", s.rs, 1}, {"checkpointer", s.ck, 1}, {"indexer", s.sx, 2}} {
 		var got int
 		if err := c.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
 			t.Fatalf("%s: %v", c.name, err)

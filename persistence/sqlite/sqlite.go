@@ -376,13 +376,24 @@ const (
 func dsn(path string, opts Options, role int) string {
 	q := url.Values{}
 	sync := "synchronous(NORMAL)"
-	if role == roleIndexer {
+	switch role {
+	case roleWriter:
+		// chatd answers a client once the write's commit returns (a send's
+		// done "complete", a password change's 200 saying the other
+		// sessions are signed out, a deletion's 204). With NORMAL a commit
+		// in WAL mode writes the log's frames without syncing them, and
+		// only the next checkpoint (a second or more later) did: a power
+		// loss in between took back writes already acknowledged. FULL
+		// syncs the log at every commit; the group committer (group.go)
+		// and the batch writer keep commits few (docs/benchmarks.md,
+		// "Commits synced").
+		sync = "synchronous(FULL)"
+	case roleIndexer:
 		// The indexer takes entries off the queue in chatd.db once their
 		// batch is committed in the search file. With NORMAL that commit
-		// could be lost in a power failure while the queue's removal
-		// (synced by chatd.db's checkpoints) was not: those messages
-		// would be missing from search for good. FULL syncs each batch
-		// before.
+		// could be lost in a power failure while the queue's removal was
+		// not: those messages would be missing from search for good. FULL
+		// syncs each batch before.
 		sync = "synchronous(FULL)"
 	}
 	pragmas := []string{
