@@ -58,10 +58,10 @@ func TestPrintBanner(t *testing.T) {
 	}, {
 		name: "upstreams file: its upstreams, not the demo model",
 		env: map[string]string{"CHATD_DATA_DIR": dataDir, "CHATD_UPSTREAMS_FILE": upstreams,
-			"OPENAI_API_KEY": "sk-secret-key", "OPENAI_MODELS": "gpt-a"},
+			"OPENAI_API_KEY": "sk-secret-key"},
 		terminal: true,
 		want:     []string{"model  local at http://localhost:11434/v1, cloud at https://xxxxx@api.example/v1 (from " + upstreams + ")"},
-		never:    []string{"demo", "gpt-a", "hunter2", "sk-secret-key"},
+		never:    []string{"demo", "hunter2", "sk-secret-key"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

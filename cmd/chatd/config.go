@@ -336,6 +336,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.checkSecrets(c)
 	c.UpstreamsFile = r.str("CHATD_UPSTREAMS_FILE", "")
 	if c.UpstreamsFile != "" {
+		r.replacedByUpstreamsFile()
 		f, err := models.ReadFile(c.UpstreamsFile, getenv)
 		if err != nil {
 			r.fail("CHATD_UPSTREAMS_FILE", "%v", err)
@@ -362,6 +363,23 @@ func (r *configReader) modelsWithoutUpstream(c Config) {
 	}
 	if c.OpenAIModelsFromUpstream {
 		r.fail("OPENAI_MODELS_FROM_UPSTREAM", "is true, but no upstream is configured to list models: "+fix)
+	}
+}
+
+// replacedByUpstreamsFile refuses, beside CHATD_UPSTREAMS_FILE, the
+// settings of the one upstream that the file replaces, as
+// OPENAI_REASONING_MODELS and OPENAI_INLINE_THINKING are: the start would
+// quietly leave them out (a base URL, a model list the operator believes
+// in force). OPENAI_API_KEY goes, as an upstream's apiKeyEnv may name it.
+func (r *configReader) replacedByUpstreamsFile() {
+	for _, v := range []struct{ name, instead string }{
+		{"OPENAI_BASE_URL", "set baseURL on an upstream in that file"},
+		{"OPENAI_MODELS", "list the models on their upstream in that file"},
+		{"OPENAI_MODELS_FROM_UPSTREAM", "set discover: true on an upstream in that file"},
+	} {
+		if r.str(v.name, "") != "" {
+			r.fail(v.name, "is not read with CHATD_UPSTREAMS_FILE: %s, and remove (or comment out) %s", v.instead, v.name)
+		}
 	}
 }
 

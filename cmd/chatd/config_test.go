@@ -195,6 +195,59 @@ func TestLoadConfigInlineThinking(t *testing.T) {
 	}
 }
 
+// TestLoadConfigOneUpstreamBesideFile: beside CHATD_UPSTREAMS_FILE, the
+// settings of the one upstream it replaces stop the start naming each
+// (OPENAI_BASE_URL, OPENAI_MODELS, OPENAI_MODELS_FROM_UPSTREAM, as
+// OPENAI_REASONING_MODELS and OPENAI_INLINE_THINKING do), where they were
+// quietly left out; OPENAI_API_KEY, which an upstream's apiKeyEnv may
+// name, goes.
+func TestLoadConfigOneUpstreamBesideFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "up.yaml")
+	if err := os.WriteFile(file, []byte("upstreams:\n  - {name: local, baseURL: http://localhost:11434/v1, apiKeyEnv: OPENAI_API_KEY, models: [llama3]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		env   map[string]string
+		fails []string // the error's parts; none: accepted
+	}{
+		{"the key an upstream names", map[string]string{"OPENAI_API_KEY": "sk-x"}, nil},
+		{"base URL", map[string]string{"OPENAI_BASE_URL": "http://localhost:11434/v1"},
+			[]string{"OPENAI_BASE_URL: is not read with CHATD_UPSTREAMS_FILE: set baseURL on an upstream in that file, and remove (or comment out) OPENAI_BASE_URL"}},
+		{"models", map[string]string{"OPENAI_MODELS": "gpt-4o-mini,gpt-4o"},
+			[]string{"OPENAI_MODELS: is not read with CHATD_UPSTREAMS_FILE: list the models on their upstream in that file"}},
+		{"models from the upstream", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "false"},
+			[]string{"OPENAI_MODELS_FROM_UPSTREAM: is not read with CHATD_UPSTREAMS_FILE: set discover: true on an upstream"}},
+		{"all of them at once", map[string]string{"OPENAI_BASE_URL": "https://api.openai.com/v1", "OPENAI_MODELS": "gpt-4o",
+			"OPENAI_MODELS_FROM_UPSTREAM": "true", "OPENAI_REASONING_MODELS": "*"},
+			[]string{"OPENAI_BASE_URL: is not read", "OPENAI_MODELS: is not read", "OPENAI_MODELS_FROM_UPSTREAM: is not read",
+				"OPENAI_REASONING_MODELS: is not read"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"CHATD_UPSTREAMS_FILE": file, "OPENAI_API_KEY": "sk-x"}
+			maps.Copy(env, tc.env)
+			c, err := loadConfig(envOf(env))
+			if len(tc.fails) == 0 {
+				if err != nil || c.Upstreams == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.fails {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("k", 32)

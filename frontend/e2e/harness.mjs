@@ -370,6 +370,12 @@ export async function startStack() {
       CHATD_ADDR: `127.0.0.1:${chatPort}`,
       CHATD_DATA_DIR: join(work, 'data'),
       CHATD_UPSTREAMS_FILE: upstreamsFile(work, fakePort),
+      // Set beside the file, these stop the start: not the shell's.
+      OPENAI_BASE_URL: '',
+      OPENAI_MODELS: '',
+      OPENAI_MODELS_FROM_UPSTREAM: '',
+      OPENAI_REASONING_MODELS: '',
+      OPENAI_INLINE_THINKING: '',
       CHATD_BCRYPT_COST: '4',
       // The suite signs up dozens of accounts from one address, and one
       // test creates 35 conversations at once: the per-IP sign-up and the
