@@ -2,53 +2,213 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
-// probeTimeout bounds the start-up look at the upstream.
+// probeTimeout bounds the start-up look at each upstream, its model list
+// read in full.
 const probeTimeout = 5 * time.Second
 
-// probeUpstream asks the one OpenAI-compatible upstream of OPENAI_BASE_URL
-// for its model list once, at start, and logs a warning naming the setting
-// to check when it cannot be reached (an error when it refuses the key,
-// which only the operator can put right): otherwise the
-// first sign of a mistyped URL, a model server not started or a wrong key
-// is a user's failed answer. It never stops the start (the upstream may
-// come up later) and does nothing for the demo model or an upstreams file.
-// It returns when the look is over or ctx ends.
+// maxProbeList bounds the model list the probe reads (OpenRouter's, the
+// largest known, is about a tenth of it); a longer one is not looked into.
+const maxProbeList = 16 << 20
+
+// probeTarget is one upstream the start-up probe asks, with what its log
+// lines name: the settings to check, and (for an upstreams file) which
+// upstream.
+type probeTarget struct {
+	base, key      string
+	headers, query map[string]string
+	models         []string // the configured ids, looked for in the list
+	who            []any    // log attributes naming the upstream
+	settings       probeSettings
+}
+
+// probeSettings names, in the probe's log lines, the settings to check.
+type probeSettings struct{ url, key, models string }
+
+var (
+	envSettings  = probeSettings{"OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODELS"}
+	fileSettings = probeSettings{"its baseURL in CHATD_UPSTREAMS_FILE",
+		"its apiKey (or apiKeyEnv) in CHATD_UPSTREAMS_FILE", "its models in CHATD_UPSTREAMS_FILE"}
+)
+
+// probeUpstream asks each OpenAI-compatible upstream (the one of
+// OPENAI_BASE_URL, or each of CHATD_UPSTREAMS_FILE, named in the lines)
+// for its model list once, at start, and logs a line naming the setting
+// to check when answers would fail: a warning when it cannot be reached,
+// when it has no model list there (404, or a body that is no list: a base
+// URL without its /v1, the usual slip; worded "if", as some servers serve
+// no list) and when the list lacks configured models; an error when it
+// refuses the key, which only the operator can put right. Otherwise the
+// first sign of a mistyped URL, a model server not started, a model it
+// does not have or a wrong key is a user's failed answer. It never stops
+// the start (the upstream may come up later) and does nothing for the
+// demo model or an Azure upstream (whose list is of models, not of the
+// deployments a request names). It returns when every look is over or
+// ctx ends.
 func probeUpstream(ctx context.Context, cfg Config, client *http.Client, logger *slog.Logger) {
-	if cfg.Upstreams != nil || !cfg.upstreamConfigured() {
-		return
+	var looks sync.WaitGroup
+	for _, t := range probeTargets(cfg) {
+		looks.Go(func() { t.probe(ctx, client, logger) })
 	}
+	looks.Wait()
+}
+
+// probeTargets lists the upstreams of cfg the probe asks.
+func probeTargets(cfg Config) []probeTarget {
+	if cfg.Upstreams == nil {
+		if !cfg.upstreamConfigured() {
+			return nil
+		}
+		return []probeTarget{{base: cfg.OpenAIBaseURL, key: cfg.OpenAIKey, models: cfg.OpenAIModels, settings: envSettings}}
+	}
+	var out []probeTarget
+	for _, u := range cfg.Upstreams.Upstreams {
+		if u.Azure {
+			continue
+		}
+		t := probeTarget{base: u.BaseURL, key: u.APIKey, headers: u.Headers, query: u.Query,
+			who: []any{slog.String("upstream", u.Name)}, settings: fileSettings}
+		for _, m := range u.Models {
+			t.models = append(t.models, m.ID)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// request builds the request for t's model list.
+func (t probeTarget) request(ctx context.Context) (*http.Request, error) {
+	u, err := url.Parse(strings.TrimRight(t.base, "/") + "/models")
+	if err != nil {
+		return nil, err
+	}
+	if len(t.query) > 0 {
+		q := u.Query()
+		for k, v := range t.query {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if t.key != "" {
+		req.Header.Set("Authorization", "Bearer "+t.key)
+	}
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
+	return req, nil
+}
+
+// scrub hides in text (an error that may quote the request's URL, full)
+// the credentials of the URL and the values of t's query and headers.
+func (t probeTarget) scrub(text, full string) string {
+	text = scrubPassword(text, full)
+	for _, extra := range []map[string]string{t.query, t.headers} {
+		for _, v := range extra {
+			if len(v) >= 4 { // a short one ("1") would garble the text and is no secret
+				text = strings.ReplaceAll(text, url.QueryEscape(v), "xxxxx")
+				text = strings.ReplaceAll(text, v, "xxxxx")
+			}
+		}
+	}
+	return text
+}
+
+// probe asks t for its model list and logs what answers would meet.
+func (t probeTarget) probe(ctx context.Context, client *http.Client, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	url := strings.TrimRight(cfg.OpenAIBaseURL, "/") + "/models"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := t.request(ctx)
 	if err != nil {
 		return // loadConfig checked the URL
 	}
-	if cfg.OpenAIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.OpenAIKey)
-	}
-	shown := slog.String("url", redactURI(url))
+	// Shown without the query an upstreams file adds, whose values, as
+	// its headers', may be credentials.
+	logger = logger.With(t.who...).With(slog.String("url", redactURI(strings.TrimRight(t.base, "/")+"/models")))
 	resp, err := client.Do(req)
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.Canceled):
 		return // stopping
 	case err != nil:
-		logger.Warn("model upstream unreachable: answers will fail ('Could not reach the model provider') until it answers; check OPENAI_BASE_URL and that the server runs",
-			shown, slog.String("err", scrubPassword(err.Error(), url)))
+		logger.Warn("model upstream unreachable: answers will fail ('Could not reach the model provider') until it answers; check "+
+			t.settings.url+" and that the server runs", slog.String("err", t.scrub(err.Error(), req.URL.String())))
 		return
 	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		// An error, not a warning: every answer fails until the operator
 		// changes the key, and CHATD_LOG_LEVEL=error must show it.
-		logger.Error("model upstream refused the API key: answers will fail until it accepts one; check OPENAI_API_KEY",
-			shown, slog.Int("status", resp.StatusCode))
+		logger.Error("model upstream refused the API key: answers will fail until it accepts one; check "+t.settings.key,
+			slog.Int("status", resp.StatusCode))
+	case http.StatusNotFound:
+		t.noList(logger, resp.StatusCode)
+	case http.StatusOK:
+		ids, ok := readModelList(resp.Body)
+		switch {
+		case ctx.Err() != nil:
+		case !ok:
+			t.noList(logger, resp.StatusCode)
+		default:
+			t.checkModels(logger, ids)
+		}
 	}
+}
+
+// noList warns that t has no model list at its base URL, worded for a
+// server that serves the API without one.
+func (t probeTarget) noList(logger *slog.Logger, status int) {
+	logger.Warn("model upstream has no model list at this URL: if "+t.settings.url+" is not where its OpenAI API is served, "+
+		"answers will fail ('The model provider does not know this model or endpoint'); most servers serve it under /v1 "+
+		"(Ollama: http://localhost:11434/v1)", slog.Int("status", status))
+}
+
+// checkModels warns, in one line, of t's configured models that ids (the
+// list) lacks. An id without a tag matches the list's id:latest, as
+// Ollama serves it.
+func (t probeTarget) checkModels(logger *slog.Logger, ids map[string]bool) {
+	var missing []string
+	for _, id := range t.models {
+		if !ids[id] && (strings.Contains(id, ":") || !ids[id+":latest"]) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		logger.Warn("model upstream does not list some configured models: answers with them will fail ('The model provider does not know this model or endpoint') unless it serves them unlisted; check "+
+			t.settings.models, slog.String("missing", strings.Join(missing, ",")))
+	}
+}
+
+// readModelList reads the ids of a model list ({"data": [{"id": ...}]});
+// ok is false for a body that is no list (a web page, an error object).
+func readModelList(body io.Reader) (ids map[string]bool, ok bool) {
+	var list struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, maxProbeList)).Decode(&list); err != nil || list.Data == nil {
+		return nil, false
+	}
+	ids = make(map[string]bool, len(list.Data))
+	for _, raw := range list.Data {
+		var m struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &m) == nil && m.ID != "" {
+			ids[m.ID] = true // an entry of another shape is left out
+		}
+	}
+	return ids, true
 }
