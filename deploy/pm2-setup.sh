@@ -24,7 +24,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 pm2() { npx --prefix "$here" --no-install pm2 "$@"; }
 
 if [ ! -x "$here/node_modules/.bin/pm2" ]; then
-	echo "pm2-setup.sh: pm2 is not installed: run  npm ci --prefix $here" >&2
+	echo "pm2-setup.sh: pm2 is not installed: run  npm ci --omit=dev --prefix $here" >&2
 	exit 1
 fi
 
