@@ -7,33 +7,31 @@ import (
 )
 
 // notChat are the words, or runs of words, of a model's name that mark
-// it as no chat model: embedding models (any word beginning "embed":
-// text-embedding-3-small, nomic-embed-text, embeddinggemma), speech
-// (tts-1, gpt-4o-mini-tts), transcription (whisper-1, gpt-4o-transcribe),
-// images (dall-e-3, gpt-image-1, chatgpt-image-latest), moderation
+// it as no chat model: speech (tts-1, gpt-4o-mini-tts), transcription
+// (whisper-1, gpt-4o-transcribe), images (dall-e-3), moderation
 // (omni-moderation-latest, text-moderation-stable), legacy completions
 // (davinci-002, babbage-002) and search embeddings (text-search-ada-doc-001),
 // realtime and audio models (gpt-realtime, gpt-4o-audio-preview) and video
-// (sora-2). A run matches whole consecutive words only: "image" alone is
-// no mark (Gemini's gemini-2.5-flash-image-preview and OpenRouter's
-// openai/gpt-5-image answer in text too), nor is "search"
-// (gpt-4o-search-preview and Perplexity's sonar models are chat models).
+// (sora-2). A run matches whole consecutive words only: "search" is no
+// mark (gpt-4o-search-preview and Perplexity's sonar models are chat
+// models). Embedding models and image models are judged by ChatModel
+// itself (notChatWord, imageModel).
 var notChat = [][]string{
-	{"tts"}, {"whisper"}, {"transcribe"}, {"dall", "e"}, {"gpt", "image"}, {"chatgpt", "image"},
+	{"tts"}, {"whisper"}, {"transcribe"}, {"dall", "e"},
 	{"moderation"}, {"davinci"}, {"babbage"}, {"text", "search"}, {"code", "search"},
 	{"realtime"}, {"audio"}, {"sora"},
 }
 
 // ChatModel reports whether an upstream model id looks like a chat model,
 // leaving out embedding, speech, transcription, image, moderation, legacy
-// completion, realtime, audio and video models (notChat). It judges the
-// name after the id's last "/" (not an organisation's, such as
-// "mattshumer/"), by its whole words: letters and digits separated by
-// anything else ("-", "_", ".", ":"), case aside.
+// completion, realtime, audio and video models (notChat, notChatWord,
+// imageModel). It judges the name after the id's last "/" (not an
+// organisation's, such as "mattshumer/"), by its whole words: letters and
+// digits separated by anything else ("-", "_", ".", ":"), case aside.
 func ChatModel(id string) bool {
 	name := strings.ToLower(id[strings.LastIndex(id, "/")+1:])
 	words := strings.FieldsFunc(name, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	if slices.ContainsFunc(words, func(w string) bool { return strings.HasPrefix(w, "embed") }) {
+	if slices.ContainsFunc(words, notChatWord) || imageModel(words) {
 		return false
 	}
 	for _, run := range notChat {
@@ -42,6 +40,40 @@ func ChatModel(id string) bool {
 		}
 	}
 	return true
+}
+
+// notChatWord reports whether one word marks an embedding model (a word
+// holding "embed": text-embedding-3-small, nomic-embed-text,
+// embeddinggemma, Vertex's textembedding-gecko and multimodalembedding)
+// or Google's image generator (a word beginning "imagen":
+// imagen-4.0-generate-001).
+func notChatWord(w string) bool {
+	return strings.Contains(w, "embed") || strings.HasPrefix(w, "imagen")
+}
+
+// imageModel reports whether the word "image" marks an image generator
+// (gpt-image-1, chatgpt-image-latest, grok-2-image-1212, Qwen-Image,
+// gemini-2.0-flash-preview-image-generation), rather than one of the
+// multimodal chat models that answer in text and images: Gemini's
+// "flash-image" (gemini-2.5-flash-image-preview) and OpenAI's
+// "gpt-N-image" (gpt-5-image-mini, on OpenRouter).
+func imageModel(words []string) bool {
+	for i, w := range words {
+		if w != "image" {
+			continue
+		}
+		flash := i >= 1 && words[i-1] == "flash"
+		gptN := i >= 2 && words[i-2] == "gpt" && isDigits(words[i-1])
+		if !flash && !gptN {
+			return true
+		}
+	}
+	return false
+}
+
+// isDigits reports whether w is a run of ASCII digits.
+func isDigits(w string) bool {
+	return w != "" && strings.Trim(w, "0123456789") == ""
 }
 
 // containsRun reports whether run appears in words as consecutive elements.
