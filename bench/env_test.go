@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatd/bench/load"
+	"chatd/persistence/sqlite"
 )
 
 // TestRunServerGone: a server whose CPU time cannot be read (its process
@@ -56,6 +57,20 @@ func TestRunReadsCPU(t *testing.T) {
 		if got := len(s.faults) == 1 && strings.Contains(s.faults[0], "read no CPU time"); got != c.fault && s.serverCPU == 0 {
 			t.Errorf("%d x %d tokens, no CPU time read: faults %q, want the fault %v", c.streams, c.tokens, s.faults, c.fault)
 		}
+	}
+}
+
+// TestQuietOutlastsIndexDelay: the end mark's wait for quiet servers
+// (quiet.interval) must outlast the delay before chatd's deferred indexing
+// starts (the SQLite store's default IndexQuiet, chatd's
+// CHATD_SEARCH_INDEX_QUIET), with 100 ms to spare, or the readings stop
+// before that work begins and leave its CPU out of the run;
+// TestRunCountsDeferredWork widens the interval for its own run and so
+// cannot tell.
+func TestQuietOutlastsIndexDelay(t *testing.T) {
+	t.Parallel()
+	if spare := quiet.interval - sqlite.DefaultIndexQuiet; spare < 100*time.Millisecond {
+		t.Fatalf("quiet.interval %s leaves %s over the index delay %s, want at least 100ms", quiet.interval, spare, sqlite.DefaultIndexQuiet)
 	}
 }
 

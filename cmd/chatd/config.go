@@ -17,6 +17,7 @@ import (
 	"chatd/internal/durtext"
 	"chatd/llm/models"
 	"chatd/llm/openai"
+	"chatd/persistence/sqlite"
 	"chatd/transport"
 	"chatd/transport/api"
 	"chatd/transport/auth"
@@ -298,7 +299,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
 		CoalesceStreams:    r.integer("CHATD_COALESCE_STREAMS", 0, 1, 1_000_000),
 		CoalesceMax:        r.duration("CHATD_COALESCE_MAX_INTERVAL", 0, time.Millisecond, 10*time.Second),
-		SearchIndexQuiet:   r.duration("CHATD_SEARCH_INDEX_QUIET", 200*time.Millisecond, 0, time.Minute),
+		SearchIndexQuiet:   r.duration("CHATD_SEARCH_INDEX_QUIET", sqlite.DefaultIndexQuiet, 0, time.Minute),
 		SearchIndexMaxLag:  r.duration("CHATD_SEARCH_INDEX_MAX_LAG", 5*time.Second, 10*time.Millisecond, time.Hour),
 		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),

@@ -151,7 +151,7 @@ func (o Options) withDefaults() Options {
 		o.DeletionGrace = persistence.DeletionGrace
 	}
 	if o.IndexQuiet == 0 {
-		o.IndexQuiet = 200 * time.Millisecond
+		o.IndexQuiet = DefaultIndexQuiet
 	}
 	if o.requeueStep <= 0 {
 		o.requeueStep = requeueStep
@@ -362,6 +362,10 @@ func openReaders(ctx context.Context, path string, opts Options, n int) (*sql.DB
 	}
 	return db, nil
 }
+
+// DefaultIndexQuiet is Options.IndexQuiet's default (and that of chatd's
+// CHATD_SEARCH_INDEX_QUIET).
+const DefaultIndexQuiet = 200 * time.Millisecond
 
 // What a connection is for.
 const (
