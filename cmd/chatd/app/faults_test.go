@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"chatd/llm/fakeai"
+	"chatd/llm/openai"
 	"chatd/persistence"
 )
 
@@ -22,21 +23,30 @@ func TestUpstreamFaults(t *testing.T) {
 		code     string
 		partial  bool // some text arrived before the failure
 		requests int64
+		// timer: the upstream client's own timeout ends the answer; it is
+		// short (2 s) for these rows only, so that they do not wait long,
+		// and the others keep the harness's, which no stall of a loaded
+		// machine reaches (a 2 s one turned their fault into a timeout).
+		timer bool
 	}{
-		{"429 then success", "fault=429 times=1", "complete", "", false, 2},
-		{"500 every time", "fault=500", "error", "upstream_error", false, 3},
-		{"hang before the first token", "fault=hang_first", "error", "timeout", false, 1},
-		{"hang mid-stream", "fault=hang_mid after=5", "error", "timeout", true, 1},
-		{"cut mid-stream", "fault=cut_mid after=5", "error", "connection", true, 1},
-		{"malformed chunk", "fault=malformed after=5", "error", "malformed", true, 1},
-		{"out of quota", "fault=quota", "error", "quota_exhausted", false, 1},
-		{"408 every time", "fault=408", "error", "timeout", false, 3},
-		{"empty chunks mid-stream", "fault=empty_mid after=5", "error", "timeout", true, 1},
+		{"429 then success", "fault=429 times=1", "complete", "", false, 2, false},
+		{"500 every time", "fault=500", "error", "upstream_error", false, 3, false},
+		{"hang before the first token", "fault=hang_first", "error", "timeout", false, 1, true},
+		{"hang mid-stream", "fault=hang_mid after=5", "error", "timeout", true, 1, true},
+		{"cut mid-stream", "fault=cut_mid after=5", "error", "connection", true, 1, false},
+		{"malformed chunk", "fault=malformed after=5", "error", "malformed", true, 1, false},
+		{"out of quota", "fault=quota", "error", "quota_exhausted", false, 1, false},
+		{"408 every time", "fault=408", "error", "timeout", false, 3, false},
+		{"empty chunks mid-stream", "fault=empty_mid after=5", "error", "timeout", true, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{})
+			var o envOptions
+			if tt.timer {
+				o.model = func(m *openai.Options) { m.FirstTokenTimeout, m.IdleTimeout = 2*time.Second, 2*time.Second }
+			}
+			e := newEnv(t, o)
 			u := e.register(t)
 			a := e.dial(t, u)
 			ack := a.start("fail [[fake tokens=20 " + tt.marker + "]]")

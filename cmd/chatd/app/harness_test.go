@@ -88,8 +88,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		inner = s
 	}
 	e.store = counting.Wrap(inner)
+	// The upstream timeouts are long enough that no stall of a loaded
+	// machine under -race (a goroutine descheduled for a second or two)
+	// reaches them; a test of a timeout sets its own (model).
 	mo := openai.Options{APIKey: "test-key", BaseURL: e.fake.URL, RetryBase: 20 * time.Millisecond,
-		RetryMax: 100 * time.Millisecond, FirstTokenTimeout: 2 * time.Second, IdleTimeout: 2 * time.Second}
+		RetryMax: 100 * time.Millisecond, FirstTokenTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second}
 	if o.model != nil {
 		o.model(&mo)
 	}
