@@ -17,8 +17,16 @@ import (
 // another session) after the token had expired.
 func TestSSEEndsAtTokenExpiry(t *testing.T) {
 	t.Parallel()
+	// The token clock runs an hour minus two seconds behind: a one-hour
+	// token then expires two seconds after it is issued, in real time (the
+	// stream's timer), however long the registration, the conversation's
+	// creation and the stream's opening take on a loaded machine: they
+	// check it on the same clock, so they pass. (With a 2 s TTL on the real
+	// clock, a stall of a second or two under -race expired the token
+	// before the stream opened: 401.)
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
-		c.Auth.TTL = 2 * time.Second
+		c.Auth.TTL = time.Hour
+		c.Auth.Now = func() time.Time { return time.Now().Add(-time.Hour + 2*time.Second) }
 		c.Auth.Leeway = time.Millisecond
 	}})
 	u := e.register(t)

@@ -163,7 +163,9 @@ func TestOtherUsersIDs(t *testing.T) {
 }
 
 // TestLogoutClosesSockets: logging out closes every socket of the user
-// with 4401 within a second or two, and the old token no longer upgrades.
+// with 4401 at once (within 10 s: without it, only the accounts' periodic
+// check would, a minute later; 2 s was tight for a loaded machine's
+// stalls under -race), and the old token no longer upgrades.
 func TestLogoutClosesSockets(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -176,7 +178,7 @@ func TestLogoutClosesSockets(t *testing.T) {
 			t.Fatalf("close status %d, want 4401", got)
 		}
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("sockets closed after %s", d)
 	}
 	c.write(`{"type":"ping"}`)

@@ -95,9 +95,10 @@ func TestUpstreamErrorsMetric(t *testing.T) {
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
 		c.Metrics.Registerer, c.Metrics.Gatherer = reg, reg
 		// Long enough that the failing answer's round trip to the fake
-		// upstream never meets it on a loaded machine; the long one
-		// (100,000 tokens 5 ms apart) always does.
-		c.Hub.MaxDuration = 2 * time.Second
+		// upstream never meets it on a loaded machine (2 s left a stall of
+		// a second or two under -race little room); the long one (100,000
+		// tokens 5 ms apart) always does.
+		c.Hub.MaxDuration = 5 * time.Second
 	}})
 	cl := e.dial(t, e.register(t))
 	long := cl.start("long [[fake tokens=100000 delay=5ms]]")

@@ -49,6 +49,9 @@ func (s *slowStore) CreateConversation(ctx context.Context, c *persistence.Conve
 	return s.Store.CreateConversation(ctx, c)
 }
 
+// slowPingTimeout is TestSlowStoreKeepsPingsAndDeltas's ping timeout.
+const slowPingTimeout = 3 * time.Second
+
 // TestSlowStoreKeepsPingsAndDeltas: while one send waits on a slow store
 // for much longer than the ping timeout, the same socket keeps answering
 // pings and receiving the deltas of an answer already running, and the
@@ -59,9 +62,10 @@ func TestSlowStoreKeepsPingsAndDeltas(t *testing.T) {
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
 		store = &slowStore{Store: c.Store, entered: make(chan struct{}, 1)}
 		c.Store = store
-		// A timeout that a loaded CI machine's scheduling (-race, load 16)
-		// does not reach by itself: the store, not the machine, is slow.
-		c.WS.PingInterval, c.WS.PingTimeout = 40*time.Millisecond, time.Second
+		// A timeout that a loaded CI machine's scheduling (-race, load 16,
+		// a goroutine waiting a second or two for a core) does not reach
+		// by itself: the store, not the machine, is slow.
+		c.WS.PingInterval, c.WS.PingTimeout = 40*time.Millisecond, slowPingTimeout
 	}})
 	u := e.register(t)
 	pings := make(chan struct{}, 10_000)
@@ -76,9 +80,9 @@ func TestSlowStoreKeepsPingsAndDeltas(t *testing.T) {
 	store.hold()
 	cl.write(sendFrame("slow", "", "a new conversation"))
 	<-store.entered
-	// 60 pings at 40 ms span more than twice the ping timeout; deltas
-	// keep coming between them.
-	for i := range 60 {
+	// Pings for more than twice the ping timeout while the store is held;
+	// deltas keep coming between them.
+	for i, held := 0, time.Now(); time.Since(held) < 2*slowPingTimeout; i++ {
 		select {
 		case <-pings:
 		case <-cl.closed:

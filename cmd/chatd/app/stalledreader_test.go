@@ -27,8 +27,9 @@ import (
 func TestStalledRESTReaderCut(t *testing.T) {
 	// Long enough that the clients that read (the warm-up below, four
 	// answers of 7.7 MB at once) never miss it on a loaded machine under
-	// -race, where 300 ms was missed.
-	e := newEnv(t, envOptions{tweak: func(c *Config) { c.ResponseWriteTimeout = 2 * time.Second }})
+	// -race, where 300 ms was missed and a reader may wait a second or two
+	// for a core.
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.ResponseWriteTimeout = 5 * time.Second }})
 	// The handlers, counted as they run, behind small socket send buffers,
 	// so that a client that stops reading blocks the server's writes soon.
 	const stalled = 4

@@ -14,7 +14,10 @@ import (
 func TestStuckWriteClosed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{smallBuffers: true, tweak: func(c *Config) {
-		c.WS.WriteTimeout = 300 * time.Millisecond
+		// Short, so the stuck tab is dropped soon, yet past a stall of a
+		// loaded machine under -race: the reading tab's writes have it too,
+		// and at 300 ms a reader waiting a second for a core was dropped.
+		c.WS.WriteTimeout = 3 * time.Second
 		c.WS.QueueSize = 1 << 16 // never full here: only the write timeout can drop it
 	}})
 	u := e.register(t)
