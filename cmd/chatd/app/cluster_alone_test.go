@@ -100,14 +100,15 @@ func TestClusterStopOnlyInstance(t *testing.T) {
 	wantStoppedAlone(t, a, u, tab, ack, seen)
 }
 
-// wantStoppedAlone shuts node a down (a 10 s grace) while tab follows its
+// wantStoppedAlone shuts node a down (a 30 s grace) while tab follows its
 // answer ack (seen: the frames so far) and wants it stopped as a single
 // instance stops: the tab's done interrupted before its 1001 close,
-// Shutdown nil within 4 s, the answer stored interrupted with the text
-// the tab got.
+// Shutdown nil within 10 s (a third of the grace, which a drain for
+// nobody spends whole; 4 s of 10 left a loaded machine's stalls little
+// room), the answer stored interrupted with the text the tab got.
 func wantStoppedAlone(t *testing.T, a *env, u user, tab *client, ack frame, seen []frame) {
 	t.Helper()
-	const grace = 10 * time.Second
+	const grace, bound = 30 * time.Second, 10 * time.Second
 	began := time.Now()
 	shut := make(chan error, 1)
 	go func() {
@@ -131,8 +132,8 @@ func wantStoppedAlone(t *testing.T, a *env, u user, tab *client, ack frame, seen
 	case <-time.After(testTimeout):
 		t.Fatal("the shutdown never ended")
 	}
-	if took := time.Since(began); took > 4*time.Second {
-		t.Fatalf("the shutdown took %s of a %s grace", took, grace)
+	if took := time.Since(began); took > bound {
+		t.Fatalf("the shutdown took %s of a %s grace, want within %s", took, grace, bound)
 	}
 	m, err := a.store.Message(context.Background(), u.ID, ack.MessageID)
 	if err != nil || m.Status != persistence.StatusInterrupted || m.Content != text {

@@ -24,8 +24,11 @@ import (
 )
 
 // clusterLease is the lease TTL of the test instances: short, so a crash
-// is detected within the test's patience.
-const clusterLease = 2 * time.Second
+// is detected within the test's patience, yet well past a stall of a
+// loaded machine under -race (a goroutine descheduled for a second or
+// two), which at 2 s could let a live instance's lease lapse, and bound
+// its renewal and its broadcasts (LeaseTTL/2) to 1 s.
+const clusterLease = 5 * time.Second
 
 // cluster is several chatd instances (each an App with its own httptest
 // server, MongoDB client and NATS connection) sharing one MongoDB store on
@@ -127,17 +130,21 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	id := fmt.Sprintf("inst-%c%d", 'a'+i, c.generation[i])
 	c.mu.Unlock()
 	// The outage grace leaves a loaded machine room to reconnect to another
-	// NATS node (a node's loss must change nothing a tab sees) and keeps a
-	// whole outage's tests short.
+	// NATS node (a node's loss must change nothing a tab sees; 500 ms, then
+	// 1.5 s, were overrun under -race on a loaded machine): the production
+	// default.
 	bus, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: id,
-		LeaseTTL: clusterLease, OutageGrace: 1500 * time.Millisecond, Logger: testLogger(t),
+		LeaseTTL: clusterLease, OutageGrace: natsbus.DefaultOutageGrace, Logger: testLogger(t),
 		Stream: c.stream})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, fake: c.fake, store: counting.Wrap(s)}
+	// Upstream timeouts no stall reaches, and past a crash's take-over
+	// (4 lease TTLs at most): the crashed instance's hanging answer must not
+	// end by its own timeout first.
 	mo := openai.Options{APIKey: "test-key", BaseURL: c.fake.URL, RetryBase: 20 * time.Millisecond,
-		RetryMax: 100 * time.Millisecond, FirstTokenTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second}
+		RetryMax: 100 * time.Millisecond, FirstTokenTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	cfg := Config{
 		Logger:       testLogger(t),
 		Store:        e.store,

@@ -64,7 +64,7 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 	a, b := c.nodes[0], c.nodes[1]
 	u := b.register(t)
 	tabA := a.dial(t, u)
-	const prompt = "split [[fake tokens=2000 delay=10ms]]" // 20 s, unless stopped
+	const prompt = "split [[fake tokens=4000 delay=10ms]]" // 40 s, unless stopped: past a take-over (4 lease TTLs at most)
 	ack := tabA.start(prompt)
 	tabB := b.dial(t, u)
 	seenB := subscribe(tabB, ack.ConversationID)
@@ -103,7 +103,7 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 		t.Fatalf("A's tab streamed %d bytes that do not begin with the stored %d", len(textA), len(stored.Content))
 	}
 	// A stopped the answer at its first refused checkpoint, not at its end.
-	if full := fakeai.ExpectedText(fakeai.Config{Tokens: 2000}); len(textA) >= len(full) {
+	if full := fakeai.ExpectedText(fakeai.Config{Tokens: 4000}); len(textA) >= len(full) {
 		t.Fatalf("A streamed the whole answer (%d bytes) after the cluster had ended it", len(textA))
 	}
 }

@@ -22,15 +22,16 @@ import (
 // TestClusterFollowResumeCancel (issue 9, behaviours 1 and 2): a tab on B
 // joins an answer running on A mid-stream and sees it byte-exact; a tab on
 // C resumes it with messageId+lastSeq; a cancel from B stops it on A, the
-// upstream request is aborted within a second, and every tab gets exactly
-// one done.
+// upstream request is aborted (promptly: a cancel lost on the way never
+// aborts it, the answer runs to its end), and every tab gets exactly one
+// done.
 func TestClusterFollowResumeCancel(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	u := a.register(t)
 	tabA := a.dial(t, u)
-	ack := tabA.start("follow me [[fake tokens=600 delay=5ms]]")
+	ack := tabA.start("follow me [[fake tokens=6000 delay=5ms]]") // 30 s: still running at the cancel
 	seenA := tabA.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 40 })
 
 	tabB := b.dial(t, u)
@@ -46,10 +47,10 @@ func TestClusterFollowResumeCancel(t *testing.T) {
 
 	tabB.write(map[string]any{"type": "cancel", "id": "c", "conversationId": ack.ConversationID})
 	sent := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), abortBound)
 	defer cancel()
 	if err := c.fake.WaitAbort(ctx); err != nil {
-		t.Fatalf("the upstream on A was not aborted within 1s of the cancel on B: %v", err)
+		t.Fatalf("the upstream on A was not aborted within %s of the cancel on B: %v", abortBound, err)
 	}
 	t.Logf("upstream aborted %s after the cancel", time.Since(sent))
 
@@ -134,7 +135,7 @@ func TestClusterOneAnswerPerConversation(t *testing.T) {
 
 // TestClusterUserEvents (behaviour 4): conversation frames reach the
 // user's tabs on every instance, and a logout on one instance closes the
-// user's sockets everywhere with 4401 within a second.
+// user's sockets everywhere with 4401 at once (within closeBound).
 func TestClusterUserEvents(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{})
@@ -171,10 +172,24 @@ func TestClusterUserEvents(t *testing.T) {
 			t.Fatalf("tab on instance %d closed with %d, want 4401", i, code)
 		}
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("logout reached every instance in %s, want within 1s", took)
+	if took := time.Since(start); took > closeBound {
+		t.Fatalf("logout reached every instance in %s, want within %s", took, closeBound)
 	}
 }
+
+// closeBound is how soon a logout, a password change or an account
+// deletion on one instance closes the user's sockets on every instance:
+// over the bus at once, where without it only the accounts' periodic check
+// would (auth.DefaultWatchInterval, a minute). A second was overrun on a
+// loaded machine under -race, where a goroutine may wait a second or two
+// for a core.
+const closeBound = 10 * time.Second
+
+// abortBound is how soon a cancel or a regenerate on one instance aborts
+// the upstream request of the answer running on another: a cancel lost on
+// the way never does (the answer runs to its end), so the bound only keeps
+// a loaded machine's stalls from failing the test, as a second did.
+const abortBound = 10 * time.Second
 
 // conversationFrame matches a conversation frame of conversation id that
 // also matches match.
@@ -186,7 +201,7 @@ func conversationFrame(id string, match func(frame) bool) func(frame) bool {
 
 // TestClusterDeleteAccount (behaviour 4, account deletion): deleting an
 // account on B while its answer runs on A closes every socket of the user
-// on every instance with 4401 within a second, ends its event stream on
+// on every instance with 4401 at once (closeBound), ends its event stream on
 // C, stops the answer on A (the upstream request is aborted), and leaves
 // nothing of the user in the shared store; another user's tab stays.
 func TestClusterDeleteAccount(t *testing.T) {
@@ -216,8 +231,8 @@ func TestClusterDeleteAccount(t *testing.T) {
 			t.Fatalf("tab on instance %d closed with %d, want 4401", i, code)
 		}
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("the deletion closed every tab in %s, want within 1s", took)
+	if took := time.Since(start); took > closeBound {
+		t.Fatalf("the deletion closed every tab in %s, want within %s", took, closeBound)
 	}
 	for i, tab := range tabs {
 		if got := tab.closeReason(); got != protocol.ReasonAccountDeleted {
@@ -241,8 +256,8 @@ func TestClusterDeleteAccount(t *testing.T) {
 	stays.expect("pong")
 }
 
-// TestClusterChangePassword: a password change on B closes, within a
-// second, the user's sockets opened with the old token on every instance
+// TestClusterChangePassword: a password change on B closes at once
+// (closeBound) the user's sockets opened with the old token on every instance
 // (4401, signed out) and ends their event stream on C; the new token then
 // works on every instance, the old one nowhere.
 func TestClusterChangePassword(t *testing.T) {
@@ -266,8 +281,8 @@ func TestClusterChangePassword(t *testing.T) {
 			t.Fatalf("old tab on instance %d closed with %d %q, want 4401 %q", i, code, reason, protocol.ReasonSignedOut)
 		}
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("the change closed the old tabs in %s, want within 1s", took)
+	if took := time.Since(start); took > closeBound {
+		t.Fatalf("the change closed the old tabs in %s, want within %s", took, closeBound)
 	}
 	select {
 	case <-ended:
@@ -486,7 +501,7 @@ func noSecondDone(t *testing.T, tab *client, d time.Duration) {
 }
 
 // TestClusterRegenerate (behaviour 2): a regenerate from a tab on B stops
-// the answer running on A (upstream aborted within a second, one done,
+// the answer running on A (upstream aborted at once, abortBound; one done,
 // cancelled) and starts the new answer, which every tab follows to its end.
 func TestClusterRegenerate(t *testing.T) {
 	t.Parallel()
@@ -499,10 +514,10 @@ func TestClusterRegenerate(t *testing.T) {
 	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
 
 	tabB.write(map[string]any{"type": "regenerate", "id": "rg", "conversationId": ack.ConversationID})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), abortBound)
 	defer cancel()
 	if err := c.fake.WaitAbort(ctx); err != nil {
-		t.Fatalf("the upstream on A was not aborted within 1s of the regenerate on B: %v", err)
+		t.Fatalf("the upstream on A was not aborted within %s of the regenerate on B: %v", abortBound, err)
 	}
 	framesB := live(append(seenB, tabB.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"rg"` })...))
 	if _, done := delivered(t, framesB, ack.MessageID); done.Status != "cancelled" {
