@@ -231,9 +231,11 @@ func TestDeletionDuringClusterDrain(t *testing.T) {
 
 // stopBound is the hub's FinishTimeout in TestDeletionDuringClusterDrain:
 // how long a deletion's stop of an answer running elsewhere lasts when its
-// bus lookup is held, well past spentGrace and within the wait a drain
-// gives an end of live work under way (endUsersTimeout).
-const stopBound = time.Second
+// bus lookup is held, well past spentGrace and well within the wait a
+// drain gives an end of live work under way (endUsersTimeout, 2 s, from
+// about spentGrace on): at 1 s, a stall of a second under -race on a
+// loaded machine could end that wait first (503 and a failed shutdown).
+const stopBound = 400 * time.Millisecond
 
 // spentGrace is a shutdown's grace that ends while the deletion is held:
 // enough for the tabs' close (there are none), short of the held deletion.
