@@ -37,7 +37,7 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 			"OPENAI_BASE_URL", fake.URL, "OPENAI_MODELS", "fake-mini",
 			"JWT_SECRET", strings.Repeat("k", 32),
 			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
-			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "2s",
+			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "5s", // past a stall under -race
 			"CHATD_MAX_ANSWER_DURATION", "30m", "CHATD_NATS_STREAM_MAX_BYTES", "256MiB",
 			"CHATD_LOGIN_MAX_FAILURES_ACCOUNT", "2")
 	}
@@ -121,7 +121,7 @@ func TestClusterJWTSecretsDiffer(t *testing.T) {
 		servers[id] = start(t, testEnv(t.TempDir(), "MONGODB_URI", mongoURI, "OPENAI_API_KEY", "sk-test",
 			"OPENAI_BASE_URL", "http://127.0.0.1:1/v1", "OPENAI_MODELS", "fake-mini", "JWT_SECRET", secret,
 			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
-			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "1s"))
+			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "3s")) // past a stall under -race
 	}
 	a, b := servers["web-a"], servers["web-b"]
 	waitReadyz(t, a.url)

@@ -23,7 +23,10 @@ import (
 // rules know once CHATD_REASONING_FIRST_TOKEN_TIMEOUT is shorter.
 func TestReasoningModelsFromEnvironment(t *testing.T) {
 	t.Parallel()
-	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 2, FirstDelay: 1500 * time.Millisecond}})
+	// The first token comes well after the short timeouts (200 ms, 300 ms),
+	// by more than a stall of a second or two under -race on a loaded
+	// machine (it came 1.5 s after), and well within the reasoning one.
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 2, FirstDelay: 4 * time.Second}})
 	tests := []struct {
 		name, model string
 		env         map[string]string

@@ -43,7 +43,13 @@ func TestStopDuringStart(t *testing.T) {
 			env := testEnv(t.TempDir(), "JWT_SECRET", strings.Repeat("k", 32))
 			if tt.mongo {
 				env["MONGODB_URI"] = "mongodb://" + addr + "/chatd?directConnection=true"
-				env["CHATD_DB_CONNECT_TIMEOUT"] = "1s"
+				// Short where the test waits it out; else long, so that a
+				// stall under -race on a loaded machine between the dial
+				// and the stop does not let it end the start first.
+				env["CHATD_DB_CONNECT_TIMEOUT"] = "30s"
+				if tt.step == "" {
+					env["CHATD_DB_CONNECT_TIMEOUT"] = "1s"
+				}
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
