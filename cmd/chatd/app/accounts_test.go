@@ -193,7 +193,7 @@ func TestDeleteAccount(t *testing.T) {
 				events, _ := e.sse(t, u, http.MethodGet, "/api/events", "", nil)
 				ended <- events
 			}()
-			running := a.start("cut short [[fake tokens=400 delay=10ms]]")
+			running := a.start("cut short [[fake tokens=4000 delay=10ms]]") // 40 s: still running at the deletion
 			a.until(func(f frame) bool { return f.Type == "delta" })
 			waitFor(t, "the event stream to open", func() bool { return e.app.Hub().Connections(u.ID) == 3 })
 

@@ -71,7 +71,7 @@ func TestClusterFrameLargerThanStream(t *testing.T) {
 	a, b := c.nodes[0], c.nodes[1]
 	u := a.register(t)
 	tabA := a.dial(t, u)
-	ack := tabA.start("a long one [[fake tokens=600 delay=1ms]]")
+	ack := tabA.start("a long one [[fake tokens=1500 delay=1ms]]") // 1.5 s or more (was 0.6): still running when B subscribes
 	tabB := b.dial(t, u)
 	seenB := subscribe(tabB, ack.ConversationID)
 	seenB = append(seenB, tabB.until(isDone(ack.MessageID))...)

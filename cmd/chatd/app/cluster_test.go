@@ -509,7 +509,10 @@ func TestClusterRegenerate(t *testing.T) {
 	a, b := c.nodes[0], c.nodes[1]
 	u := a.register(t)
 	tabA, tabB := a.dial(t, u), b.dial(t, u)
-	ack := tabA.start("regenerate me [[fake tokens=400 delay=5ms]]")
+	// The first answer hangs after 40 tokens (times=1: the regenerated one
+	// does not), so it is still running at the regenerate however slow the
+	// machine; it ran 2 s before, which a loaded machine could outlast.
+	ack := tabA.start("regenerate me [[fake tokens=400 delay=5ms fault=hang_mid after=40 times=1]]")
 	seenB := subscribe(tabB, ack.ConversationID)
 	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
 

@@ -22,7 +22,7 @@ func TestCancelFromOtherTab(t *testing.T) {
 			e := newEnv(t, envOptions{mongo: store == "mongo"})
 			u := e.register(t)
 			a, b := e.dial(t, u), e.dial(t, u)
-			ack := a.start("stop me [[fake tokens=400 delay=10ms]]")
+			ack := a.start("stop me [[fake tokens=4000 delay=10ms]]") // 40 s: still running at the cancel
 			b.write(map[string]any{"type": "subscribe", "id": "s", "conversationId": ack.ConversationID})
 			seenB := b.until(func(f frame) bool { return f.Type == "delta" })
 
@@ -39,7 +39,7 @@ func TestCancelFromOtherTab(t *testing.T) {
 			if da.Status != "cancelled" || db.Status != "cancelled" {
 				t.Fatalf("done frames %s / %s", da.raw, db.raw)
 			}
-			full := fakeai.ExpectedText(fakeai.Config{Tokens: 400})
+			full := fakeai.ExpectedText(fakeai.Config{Tokens: 4000})
 			if ta == "" || ta != tb || !strings.HasPrefix(full, ta) || ta == full {
 				t.Fatalf("partial texts differ or are not a strict prefix: %q / %q", ta, tb)
 			}
@@ -70,7 +70,10 @@ func TestRegenerateMidStream(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.register(t)
 	a := e.dial(t, u)
-	ack := a.start("again please [[fake tokens=300 delay=10ms]]")
+	// The first answer hangs after 30 tokens (times=1: the regenerated one
+	// does not), so it is still running at the regenerate however slow the
+	// machine; it ran 3 s before, which a loaded machine could outlast.
+	ack := a.start("again please [[fake tokens=300 delay=10ms fault=hang_mid after=30 times=1]]")
 	seen := a.until(func(f frame) bool { return f.Type == "delta" })
 
 	a.write(map[string]any{"type": "regenerate", "id": "rg", "conversationId": ack.ConversationID})
