@@ -138,7 +138,7 @@ func TestGenerationRunning(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.register(t)
 	cl := e.dial(t, u)
-	ack := cl.start("slow [[fake tokens=50 delay=20ms]]")
+	ack := cl.start("slow [[fake tokens=200 delay=20ms]]") // 4 s (was 1 s): still running at the second send
 	cl.write(sendFrame("s2", ack.ConversationID, "again"))
 	f := cl.until(func(f frame) bool { return f.Type == "error" })
 	if last := f[len(f)-1]; last.Code != "generation_running" || string(last.ID) != `"s2"` {

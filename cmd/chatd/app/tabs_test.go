@@ -69,7 +69,9 @@ func TestJoinMidStream(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.register(t)
 	a := e.dial(t, u)
-	ack := a.start("join me [[fake tokens=80 delay=5ms]]")
+	// 5 s (was 0.4 s, which a stall under -race could let end before the
+	// second tab subscribed: it then gets no done).
+	ack := a.start("join me [[fake tokens=1000 delay=5ms]]")
 	a.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 40 })
 
 	b := e.dial(t, u)
@@ -82,7 +84,7 @@ func TestJoinMidStream(t *testing.T) {
 		t.Fatalf("catch-up delta has only %d bytes", got[2].Seq)
 	}
 	text, done := answer(t, got, ack.MessageID)
-	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 80}); text != want || done.Status != "complete" {
+	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 1000}); text != want || done.Status != "complete" {
 		t.Fatalf("joined tab got %q (%s), want %q", text, done.Status, want)
 	}
 }
