@@ -234,13 +234,15 @@ func TestSSEFallback(t *testing.T) {
 	}
 
 	// A WebSocket-started answer resumes over SSE while it runs.
-	tab.write(sendFrame("w", convID, "from the socket [[fake tokens=200 delay=5ms]]"))
+	// 5 s (was 1 s, which a stall under -race could let end before the
+	// stream opened: 204, nothing to follow).
+	tab.write(sendFrame("w", convID, "from the socket [[fake tokens=1000 delay=5ms]]"))
 	wsAck := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
 	id := wsAck[len(wsAck)-1].MessageID
 	tab.until(func(f frame) bool { return f.Type == "delta" })
 	follow, _ := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream", "", nil)
 	got, d = answer(t, frames(follow), id)
-	if got != fakeai.ExpectedText(fakeai.Config{Tokens: 200}) || d.Status != "complete" {
+	if got != fakeai.ExpectedText(fakeai.Config{Tokens: 1000}) || d.Status != "complete" {
 		t.Fatalf("SSE follow of a socket answer: %q (%s)", got, d.Status)
 	}
 
@@ -265,10 +267,13 @@ func TestSSECancelAndErrors(t *testing.T) {
 	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &created)
 	convID := created.Conversation.ID
 
-	// Without Accept: text/event-stream, 202 and the ids.
+	// Without Accept: text/event-stream, 202 and the ids. The answer hangs
+	// after 20 tokens (times=1: the regenerated one below does not), so it
+	// still runs at the refusal of a second send and at the cancel, where
+	// it ran 1 s, which a stall under -race could outlast.
 	var started struct{ ConversationID, UserMessageID, MessageID string }
 	e.rest(t, u.Token, http.MethodPost, "/api/conversations/"+convID+"/messages",
-		map[string]string{"content": "background [[fake tokens=200 delay=5ms]]"}, http.StatusAccepted, &started)
+		map[string]string{"content": "background [[fake tokens=200 delay=5ms fault=hang_mid after=20 times=1]]"}, http.StatusAccepted, &started)
 	if started.MessageID == "" {
 		t.Fatalf("202 body %+v", started)
 	}
