@@ -51,7 +51,9 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 	token, convID := registerAndCreate(t, s1.url)
 	ws := dialLive(t, s1.url, token)
 	writeLive(t, ws, map[string]any{"type": "send", "id": "1", "conversationId": convID,
-		"content": "keep streaming [[fake tokens=300 delay=10ms]]"})
+		// 8 s (was 3 s, which the second instance's start under -race on a
+		// loaded machine could outlast: the answer then reads complete).
+		"content": "keep streaming [[fake tokens=800 delay=10ms]]"})
 	msgID := readLive(t, ws, func(f liveFrame) bool { return f.Type == "ack" }).MessageID
 	var text strings.Builder
 	text.WriteString(readLive(t, ws, func(f liveFrame) bool { return f.Type == "delta" }).Text)
@@ -74,7 +76,7 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 	for {
 		f := readLive(t, ws, func(f liveFrame) bool { return f.MessageID == msgID && (f.Type == "delta" || f.Type == "done") })
 		if f.Type == "done" {
-			if f.Status != "complete" || text.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 300}) {
+			if f.Status != "complete" || text.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 800}) {
 				t.Fatalf("answer ended %s with %d bytes", f.Status, text.Len())
 			}
 			break
