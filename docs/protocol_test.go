@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
+
+	"chatd/llm/models"
 )
 
 const walkthrough = "A session with wscat"
@@ -102,7 +105,11 @@ func TestWalkthroughReplays(t *testing.T) {
 		t.Fatalf("protocol.md:%d: curl uses port %s and wscat %s; make run listens on 8080", shell.line, cm[1], wm[1])
 	}
 
-	srv := startServer(t)
+	// The demo model a word per 25 ms: an answer of some 130 words then
+	// runs 3 s, so the documented cancel, sent after two deltas, finds it
+	// running on a loaded machine under -race; at startServer's 5 ms it
+	// ran 0.7 s, which a stall could outlast (its done then complete).
+	srv := startServerWith(t, models.Config{DemoDelay: 25 * time.Millisecond})
 	r := do(t, http.MethodPost, srv.URL+cm[2], "", cm[3])
 	if r.status != http.StatusCreated {
 		t.Fatalf("the documented registration answered %d %s", r.status, r.body)
