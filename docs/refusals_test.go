@@ -8,8 +8,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
+
+	"chatd/llm/models"
 )
 
 // doWith sends a request with the given headers (none implied) and body.
@@ -63,7 +66,11 @@ func documented(t *testing.T, phrases ...string) {
 // is ignored and a numeric id over 20 characters refused, not echoed.
 func TestRefusalsAsDocumented(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
+	// The demo model a word per 25 ms: its answer of some 130 words runs
+	// 3 s, so the second send finds it running on a loaded machine under
+	// -race; at startServer's 5 ms it ran 0.7 s, which a stall could
+	// outlast (the send then taken, 202).
+	srv := startServerWith(t, models.Config{DemoDelay: 25 * time.Millisecond})
 	r := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
 		`{"email":"grace@example.com","password":"correct horse battery","name":"Grace"}`)
 	token := r.field(t, "token")
@@ -108,7 +115,7 @@ func TestRefusalsAsDocumented(t *testing.T) {
 	documented(t, notJSON, `unknown field "id"`, "not white space alone: `invalid_field`, `content is required`")
 
 	// Without a Content-Type the body is read as JSON; a second send while
-	// its answer runs (the demo model takes a while) is 409.
+	// its answer runs (the demo model takes 3 s) is 409.
 	sent := doWith(t, "POST", base+"/messages", `{"content":"Say hello"}`, auth())
 	if sent.status != http.StatusAccepted {
 		t.Fatalf("a send without Content-Type answered %d %s", sent.status, sent.body)
