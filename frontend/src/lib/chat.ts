@@ -407,14 +407,15 @@ export class ChatApp {
 
   /**
    * dispose ends what start began, leaving the storage as it is: the
-   * page's listeners, the live channel and its timers, the model list's
-   * refresh and the conversations' reads. For an app that goes while its
+   * page's listeners, the live channel and its timers, the sidebar list's
+   * timers, the model list's refresh and the conversations' reads. For an app that goes while its
    * page stays (the tests start one per case: one left running fired its
    * timers and heard the page's events in the cases after it).
    */
   dispose(): void {
     this.life.abort();
     this.connection.stop();
+    this.list.stop();
     this.models.stop();
     this.endThreads();
   }

@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Conversation, ServerFrame } from './protocol';
-import { SEARCH_RETRY_MAX_MS } from './conversationList';
+import { SEARCH_AGAIN_MS, SEARCH_RETRY_MAX_MS } from './conversationList';
 import { CID, conv, json, message, settle, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -56,6 +56,88 @@ describe('ConversationList', () => {
     expect(app.store.state.list.items.map((c) => c.title)).toEqual(['two topic, renamed']);
     socket().receive({ type: 'conversation', action: 'deleted', conversation: conv('c2', 'two topic, renamed', '2026-01-05T00:00:02Z') });
     expect(ids()).toEqual([]);
+  });
+
+  describe('a search\'s first page read again once the live channel is up adds a match made meanwhile (another device)', () => {
+    it.each([
+      ['after a reconnect (refreshHead)', true],
+      ['at the first connection, the page read before it (catch-up)', false],
+    ])('%s', async (_, reconnect) => {
+      const all = [conv('c3', 'three topic', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')];
+      const { app, socket, calls } = setup({
+        path: '/',
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        list: (q) => ({ conversations: all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)), nextCursor: '' }),
+      });
+      const ids = () => app.store.state.list.items.map((c) => c.id);
+      const searches = () => calls.filter((x) => x.url.startsWith('/api/conversations?') && x.url.includes('q=topic')).length;
+      if (reconnect) socket().open();
+      await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(ids()).toEqual(['c3']));
+      if (reconnect) {
+        const first = socket();
+        first.cut(); // offline: no frame tells of what follows
+        await vi.waitFor(() => expect(socket()).not.toBe(first));
+      }
+      all.unshift(conv('c9', 'new topic from phone', '2026-01-09T00:00:00Z'));
+      const before = searches();
+      socket().open();
+      await vi.waitFor(() => expect(searches()).toBe(before + 1));
+      await vi.waitFor(() => expect(ids()).toEqual(['c9', 'c3']));
+    });
+  });
+
+  it('a match on a later page of a search that moves up is shown, asked for once however many frames come', async () => {
+    // The server's pages, newest activity first, a page each, the cursor the last one's time.
+    const all = [
+      conv('c4', 'four', '2026-01-04T00:00:00Z'),
+      conv('c3', 'three topic', '2026-01-03T00:00:00Z'),
+      conv('c2', 'two topic', '2026-01-02T00:00:00Z'),
+      conv('c1', 'one', '2026-01-01T00:00:00Z'),
+    ];
+    const list = (q: URLSearchParams) => {
+      const found = all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+      const cursor = q.get('cursor');
+      const rest = cursor ? found.filter((c) => c.updatedAt < cursor) : found;
+      return { conversations: rest.slice(0, 1), nextCursor: rest.length > 1 ? rest[0]!.updatedAt : '' };
+    };
+    const { app, socket, calls } = setup({ path: '/', snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], list });
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    const searches = () => calls.filter((x) => x.url.startsWith('/api/conversations?') && x.url.includes('q=topic')).length;
+    await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(ids()).toEqual(['c3'])); // c2, a match, is on the next page
+    const before = searches();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // Another device sends into c2: it moves above the cursor of the page shown.
+      const moved = (at: string, title = 'two topic') => ({ ...all[2]!, title, updatedAt: at });
+      all[2] = moved('2026-01-09T00:00:00Z');
+      const frame = (c: Conversation): ServerFrame => ({ type: 'conversation', action: 'updated', conversation: c });
+      socket().receive(frame(all[2]!));
+      socket().receive(frame(moved('2026-01-09T00:00:01Z', 'Two topic, titled'))); // its title, a second later
+      socket().receive(frame({ ...all[0]!, updatedAt: '2026-01-09T00:00:02Z' })); // a send into c4 (no match)
+      socket().receive(frame({ ...all[1]!, updatedAt: '2026-01-05T00:00:00Z' })); // shown: updated in place, nothing asked
+      socket().receive(frame({ ...all[3]!, updatedAt: '2026-01-02T12:00:00Z' })); // below the page shown: its own page tells
+      expect(ids()).toEqual(['c3']); // the server decides what matches
+      all[2] = moved('2026-01-09T00:00:01Z', 'Two topic, titled');
+      all[0] = { ...all[0]!, updatedAt: '2026-01-09T00:00:02Z' };
+      all[1] = { ...all[1]!, updatedAt: '2026-01-05T00:00:00Z' };
+      await vi.advanceTimersByTimeAsync(SEARCH_AGAIN_MS - 1);
+      expect(searches()).toBe(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(searches()).toBe(before + 1); // one read of the head for every frame before
+      await vi.advanceTimersByTimeAsync(SEARCH_AGAIN_MS);
+      expect(searches()).toBe(before + 1);
+    } finally {
+      vi.useRealTimers();
+    }
+    await vi.waitFor(() => expect(ids()).toEqual(['c2', 'c3']));
+    await app.loadMore(); // from the cursor of the page shown (c3 before it moved): nothing more
+    expect(ids()).toEqual(['c2', 'c3']);
+    expect(app.store.state.list.nextCursor).toBe('');
   });
 
   it('a search that fails shows none of the list before it as its result', async () => {

@@ -6,7 +6,7 @@
 import { ApiError, type ApiClient, type ConversationPage } from './api';
 import { errorText, serverUnavailable } from './errors';
 import type { Conversation } from './protocol';
-import { appendPage, dropUnlisted, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
+import { appendPage, dropUnlisted, initialList, missingWithin, removeConversation, touchConversation, upsertConversation, type Adding, type AppState } from './state';
 import type { Store } from './store';
 import { compareTimes, parseTime } from './time';
 import { requestOrder } from './transport';
@@ -22,6 +22,15 @@ export interface ConversationListOptions {
  * unavailable is asked again (its Retry-After; see ConversationList.firstPage).
  */
 export const SEARCH_RETRY_MAX_MS = 10_000;
+
+/**
+ * SEARCH_AGAIN_MS is the pause before a search shown asks the server again
+ * for its first page after a frame of a conversation it does not show (see
+ * ConversationList.searchAgain): every frame in that pause is answered by
+ * that one read. Each read spends one of the user's searches
+ * (CHATD_SEARCHES_PER_MINUTE, 30), so this spends at most 12 a minute.
+ */
+export const SEARCH_AGAIN_MS = 5_000;
 
 /**
  * searchRetryWait is the pause before a search refused for now is asked
@@ -54,6 +63,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export class ConversationList {
   private seq = 0;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The pending read of a search's head after frames (searchAgain). */
+  private searchAgainTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Gives up the list's reads on their way (a reload, a next page, a head
    * read) once a reload or a reset makes their answers useless: the server
@@ -84,6 +95,12 @@ export class ConversationList {
     private readonly opts: ConversationListOptions = {},
   ) {}
 
+  /** stop ends the list's timers: a search to send, a search's head to read again (the app ends). */
+  stop(): void {
+    clearTimeout(this.searchTimer);
+    this.cancelSearchAgain();
+  }
+
   /**
    * epoch names the session the list belongs to; reset starts another. A
    * request's answer that comes after its session ended is not applied
@@ -98,7 +115,7 @@ export class ConversationList {
   reset(): void {
     this.seq++;
     this.epochs++;
-    clearTimeout(this.searchTimer);
+    this.stop();
     this.giveUpReads();
     this.applied.clear();
     this.deleted.clear();
@@ -123,6 +140,7 @@ export class ConversationList {
     const seq = ++this.seq;
     const at = requestOrder();
     this.reloadSeq = seq;
+    this.cancelSearchAgain(); // its page is read after the frames
     const { signal } = this.giveUpReads();
     const query = this.store.state.list.appliedQuery;
     const shown = new Set(this.store.state.list.items.map((c) => c.id));
@@ -208,17 +226,21 @@ export class ConversationList {
    * when it was asked for and not changed since: one created since may be
    * missing from the page, and so may one of a later page whose new activity
    * moved it up after the head was read (its own page no longer has it).
+   * The conversations it lists are added also to a search's results
+   * (the server matched them: one made or changed on another device while
+   * this tab was offline, or one of a later page moved up, searchAgain).
    */
   async refreshHead(): Promise<void> {
     const seq = this.seq;
     const at = requestOrder();
     const { appliedQuery: query, items } = this.store.state.list;
     const known = new Set(items.map((c) => c.id));
+    this.cancelSearchAgain(); // this read answers the frames before
     try {
       const page = await this.api.listConversations({ query, signal: this.reads.signal });
       if (seq !== this.seq) return; // reloaded or reset meanwhile
       this.readAt = Math.max(this.readAt, at);
-      for (const c of page.conversations) this.apply(c);
+      for (const c of page.conversations) this.put(c, 'listed');
       const unchanged = new Set([...known].filter((id) => !this.changedSince(id, at)));
       this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, unchanged) }));
     } catch {
@@ -262,21 +284,57 @@ export class ConversationList {
 
   /**
    * apply puts a server copy of a conversation into the list (and into its
-   * loaded thread) unless it was deleted or an applied copy is newer. It
-   * returns false when it was ignored.
+   * loaded thread) unless it was deleted or an applied copy is newer: a
+   * frame, or the answer to the user's own change. It returns false when
+   * it was ignored. A search's results take it only in place of their own
+   * copy (the server decides what matches); one they lack where it sorts
+   * within their loaded pages has the server asked (searchAgain).
    */
   apply(c: Conversation): boolean {
+    if (!this.put(c, 'live')) return false;
+    const { list } = this.store.state;
+    if (list.appliedQuery && missingWithin(list, c)) this.searchAgain();
+    return true;
+  }
+
+  /** put applies c (see apply), added to the list as `adding` says (upsertConversation). */
+  private put(c: Conversation, adding: Adding): boolean {
     if (this.deleted.has(c.id) || this.isStale(c)) return false;
     this.changed.set(c.id, requestOrder());
     this.store.set((s) => {
       const t = s.threads[c.id];
       return {
         ...s,
-        list: upsertConversation(s.list, c),
+        list: upsertConversation(s.list, c, adding),
         threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
       };
     });
     return true;
+  }
+
+  /**
+   * searchAgain reads a search's head again (refreshHead) SEARCH_AGAIN_MS
+   * after a frame of a conversation its results lack where it sorts: new
+   * activity (another device's send) may have moved a match of a later page
+   * above the cursor of the page shown, so that no page would ever list it,
+   * and the next page would end the list without it. The frames of the
+   * pause share that one read; none is asked while one is pending, nor
+   * after a reload or refresh that starts meanwhile (it reads after them),
+   * nor for a list whose last load failed (its Retry reads it).
+   */
+  private searchAgain(): void {
+    if (this.searchAgainTimer !== undefined) return;
+    this.searchAgainTimer = setTimeout(() => {
+      this.searchAgainTimer = undefined;
+      const { appliedQuery, error } = this.store.state.list;
+      if (appliedQuery && error === null) void this.refreshHead();
+    }, SEARCH_AGAIN_MS);
+  }
+
+  /** cancelSearchAgain drops the pending searchAgain read. */
+  private cancelSearchAgain(): void {
+    clearTimeout(this.searchAgainTimer);
+    this.searchAgainTimer = undefined;
   }
 
   /** applyIn applies c (see apply) only while the session of epoch lasts. */
@@ -293,7 +351,7 @@ export class ConversationList {
   loaded(c: Conversation): void {
     const newer = this.isStale(c) ? this.applied.get(c.id) : undefined;
     if (!newer) {
-      this.store.set((s) => ({ ...s, list: upsertConversation(s.list, c, false) }));
+      this.store.set((s) => ({ ...s, list: upsertConversation(s.list, c, 'no') }));
       return;
     }
     this.store.set((s) => {

@@ -104,17 +104,34 @@ function belongsInLoaded(list: ListState, c: Conversation): boolean {
 }
 
 /**
+ * Adding says whether upsertConversation adds a conversation the list does
+ * not hold, when it sorts within the loaded pages: 'live' (a frame, or the
+ * user's own change) unless the list is a search result, whose matches the
+ * server decides; 'listed' (a server page of the search or list shown
+ * listed it: a match); 'no' (updated in place only).
+ */
+export type Adding = 'live' | 'listed' | 'no';
+
+/**
  * upsertConversation puts c into the list, newest activity first. A
- * conversation the list does not hold is added only when addIfMissing, when
- * the list is not a search result (the server decides what matches), and
+ * conversation the list does not hold is added as `adding` says, and only
  * when it sorts within the loaded pages: new activity in an older
  * conversation brings it to the top.
  */
-export function upsertConversation(list: ListState, c: Conversation, addIfMissing = true): ListState {
+export function upsertConversation(list: ListState, c: Conversation, adding: Adding = 'live'): ListState {
   const exists = list.items.some((x) => x.id === c.id);
-  if (!exists && (!addIfMissing || list.appliedQuery || !belongsInLoaded(list, c))) return list;
+  if (!exists && (adding === 'no' || (adding === 'live' && list.appliedQuery) || !belongsInLoaded(list, c))) return list;
   const items = [...list.items.filter((x) => x.id !== c.id), c].sort(newestFirst);
   return { ...list, items };
+}
+
+/**
+ * missingWithin says whether the list lacks c where c sorts within the
+ * loaded pages: a search result missing a conversation whose activity
+ * moved it there may lack a match (its page, not loaded yet, had it).
+ */
+export function missingWithin(list: ListState, c: Conversation): boolean {
+  return !list.items.some((x) => x.id === c.id) && belongsInLoaded(list, c);
 }
 
 /** removeConversation drops a conversation from the list. */

@@ -104,10 +104,10 @@ describe('list updates', () => {
     l = upsertConversation({ ...l, nextCursor: '' }, c('b', '2026-01-02', 'Renamed'));
     expect(l.items.map((x) => x.id)).toEqual(['a', 'e', 'd', 'c', 'b']);
     // Not when asked not to (a conversation opened by its link).
-    expect(upsertConversation(paged, c('f', '2026-01-07'), false).items.map((x) => x.id)).toEqual(['e', 'd', 'c']);
+    expect(upsertConversation(paged, c('f', '2026-01-07'), 'no').items.map((x) => x.id)).toEqual(['e', 'd', 'c']);
   });
 
-  it('search results take updates of their items but never new items', () => {
+  it('search results take updates of their items but never new items, but for a page of the search listing them', () => {
     const results = { ...appendPage(initialList, [c('d', '2026-01-04'), c('c', '2026-01-03')], ''), appliedQuery: 'topic' };
     let l = upsertConversation(results, c('a', '2026-01-06', 'does not match'));
     expect(l.items.map((x) => x.id)).toEqual(['d', 'c']);
@@ -116,6 +116,8 @@ describe('list updates', () => {
       ['c', 'topic, renamed'],
       ['d', 'd'],
     ]);
+    l = upsertConversation(l, c('e', '2026-01-07', 'topic from another device'), 'listed');
+    expect(l.items.map((x) => x.id)).toEqual(['e', 'c', 'd']);
   });
 
   it('appends pages without duplicates', () => {
