@@ -526,8 +526,9 @@ func escapeControls(s string) string {
 }
 
 // statusNote is the note under a message that did not end as a complete
-// answer would, or whose end its text does not show: stopped, failed,
-// interrupted, still being written, or (as the web client says it:
+// answer would, or whose end its text does not show: stopped, failed or
+// interrupted (with the reason stored with it, as the web client shows it:
+// frontend/src/lib/failure.ts), still being written, or (as the web client says it:
 // frontend/src/lib/finish.ts) cut at the model's output limit or its
 // context window (finish reason length covers both) or stopped by the
 // provider's content filter; "" for none.
@@ -538,7 +539,10 @@ func statusNote(m *persistence.Message) string {
 	case persistence.StatusError:
 		return "Answer failed: " + oneLine(m.Error)
 	case persistence.StatusInterrupted:
-		return "Answer interrupted (the server stopped while it was being written)."
+		if m.Error == "" { // stored without its reason
+			return "Answer interrupted (the server stopped while it was being written)."
+		}
+		return "Answer interrupted: " + oneLine(m.Error)
 	case persistence.StatusStreaming:
 		return "Answer still being written when exported."
 	}

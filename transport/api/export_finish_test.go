@@ -41,3 +41,38 @@ func TestExportSaysWhyAnAnswerEnded(t *testing.T) {
 		})
 	}
 }
+
+// TestExportSaysWhyAnAnswerWasInterrupted: an interrupted answer's note in
+// the Markdown export gives the reason stored with it, as the web client
+// (frontend/src/lib/failure.ts) and the JSON export do, where every one
+// read "the server stopped while it was being written", also when its end
+// could not be saved, a sweep ended it or it never started. One stored
+// without a reason keeps that note.
+func TestExportSaysWhyAnAnswerWasInterrupted(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	for _, tc := range []struct {
+		name, reason, want string
+	}{
+		{"shutdown", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering; the text so far is kept._"},
+		{"end not saved", "The end of the answer could not be saved;\nit was kept as it was last saved.", "_Answer interrupted: The end of the answer could not be saved; it was kept as it was last saved._"},
+		{"swept", "The answer stopped without its end being saved; the text so far is kept.", "_Answer interrupted: The answer stopped without its end being saved; the text so far is kept._"},
+		{"never started", "The answer could not be started; try again.", "_Answer interrupted: The answer could not be started; try again._"},
+		{"no reason stored", "", "_Answer interrupted (the server stopped while it was being written)._"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, ids := e.conversation(t, owner, "q")
+			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
+				Content: "Part of it", Status: persistence.StatusInterrupted, Error: tc.reason}
+			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
+				t.Fatal(err)
+			}
+			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			if want := "Part of it\n\n" + tc.want + "\n\n"; !strings.HasSuffix(string(body), want) {
+				t.Fatalf("export ends\n%q\nwant\n%q", body[max(0, len(body)-len(want)-20):], want)
+			}
+		})
+	}
+}
