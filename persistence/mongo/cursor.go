@@ -30,9 +30,13 @@ func (c pageCursor) encode() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// decodeCursor parses what encode produced; anything else is ErrInvalidCursor.
+// decodeCursor parses what encode produced; anything else is
+// ErrInvalidCursor (strict: the same bytes written with a trailing padding
+// bit set are refused, as the SQLite store refuses them). A well-formed
+// cursor it did not hand out is taken as the position it names: the
+// query stays the owner's.
 func decodeCursor(s string) (pageCursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != cursorLen {
 		return pageCursor{}, fmt.Errorf("cursor %q: %w", s, persistence.ErrInvalidCursor)
 	}

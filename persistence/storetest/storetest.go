@@ -48,8 +48,10 @@
 //     deleted) is ErrUnknownOwner, also while DeleteUser runs.
 //   - ListQuery.Limit: 0 means 30, below 1 means 1, above 100 means 100.
 //     NextCursor is "" exactly when no conversation follows (no empty last
-//     page). Any cursor the store did not hand out, including a valid one
-//     with bytes appended or cut off, is ErrInvalidCursor.
+//     page). A malformed cursor (not one the store's encoding makes),
+//     including a valid one with bytes appended or cut off, is
+//     ErrInvalidCursor; a well-formed one it did not hand out (altered) is
+//     taken as the position it names in the owner's own list.
 //   - Search is a literal substring match after putting both sides in
 //     Unicode's composed normal form (NFC: a decomposed "e\u0301" is an
 //     "é") and lower-casing them with Unicode rules, rune by rune as

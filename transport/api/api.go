@@ -67,9 +67,11 @@ func conversationID(c *gin.Context) (string, bool) {
 	return id, true
 }
 
-// invalidCursor is the problem of a list cursor the server did not hand
-// out (malformed, forged, or over MaxCursorBytes): 400 invalid_field, as
-// for the list's other parameters.
+// invalidCursor is the problem of a malformed list cursor (not what the
+// store's encoding makes, or over MaxCursorBytes): 400 invalid_field, as
+// for the list's other parameters. Cursors are not signed: one altered
+// into another well-formed cursor is taken as the position it names, in
+// the owner's own list.
 const invalidCursor = "is not a cursor this server handed out"
 
 // storeError maps a store error to the client's answer.
