@@ -252,6 +252,9 @@ type Hub struct {
 	// sweep holds the test hooks of the sweep of answers left streaming
 	// (sweep.go).
 	sweep sweepHooks
+	// convFrames keeps conversation frames that come after the
+	// conversation's deletion from the tabs (convframes.go).
+	convFrames convGate
 
 	cluster // the other instances (cluster.go)
 }
@@ -440,7 +443,7 @@ func (h *Hub) closeUserWhere(userID string, code protocol.CloseCode, reason stri
 // finds nothing to name.
 func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
 	f := protocol.Conversation(action, c)
-	h.deliverUser(ownerID, f)
+	h.deliverConv(ownerID, c.ID, action, f)
 	ev := UserEvent{UserID: ownerID, Frame: f}
 	if action == protocol.ActionDeleted {
 		ev.Deleted = c.ID

@@ -196,7 +196,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			action = "created"
 		}
 		announced = protocol.Conversation(action, h.sentConversation(ctx, userID, conv, touched, user.CreatedAt))
-		h.deliverUser(userID, announced)
+		h.deliverConv(userID, conv.ID, action, announced)
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce, touched: &touched}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
@@ -647,7 +647,7 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	var touched persistence.Conversation // as the answer's insert left it, where the store says
 	announce := func() {
 		announced = protocol.Conversation("updated", h.sentConversation(ctx, userID, conv, touched, time.Now().UTC()))
-		h.deliverUser(userID, announced)
+		h.deliverConv(userID, conv.ID, "updated", announced)
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID,
 		announce: announce, touched: &touched}

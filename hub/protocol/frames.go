@@ -177,6 +177,22 @@ func Conversation(action string, c persistence.Conversation) *Frame {
 	return encode(f, conversationFrame{TypeConversation, action, c})
 }
 
+// ConversationAction is the action of a conversation frame ("created",
+// "updated", ActionDeleted), or "" for any other frame (or one it cannot
+// read).
+func ConversationAction(f *Frame) string {
+	if f.Type != TypeConversation {
+		return ""
+	}
+	var v struct {
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(f.Data, &v) != nil {
+		return ""
+	}
+	return v.Action
+}
+
 // Message carries a stored message.
 func Message(m persistence.Message) *Frame {
 	return encode(&Frame{Type: TypeMessage, ConversationID: m.ConversationID, MessageID: m.ID},

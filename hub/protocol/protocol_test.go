@@ -166,5 +166,11 @@ func TestConversationFrames(t *testing.T) {
 		if tc.action == "deleted" && string(f.Data) != tc.want || !strings.Contains(string(f.Data), tc.want) {
 			t.Errorf("%s: frame %s, want %s", tc.action, f.Data, tc.want)
 		}
+		if got := ConversationAction(f); got != tc.action {
+			t.Errorf("%s: ConversationAction %q", tc.action, got)
+		}
+	}
+	if got := ConversationAction(Delta("c1", "m1", 1, "a")); got != "" {
+		t.Errorf("ConversationAction of a delta: %q, want none", got)
 	}
 }
