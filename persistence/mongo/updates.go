@@ -32,7 +32,9 @@ import (
 //
 // Unordered statements may run in any order, so updates are first merged per
 // message id: the appends concatenated in batch order, and for the other
-// fields the last non-zero value. Updates apply only while their message is
+// fields the last non-zero value, up to the message's first final update
+// (the ones after it are dropped: the fence holds within a batch too, as
+// on SQLite, which writes them one by one). Updates apply only while their message is
 // streaming (the fence, see persistence.Messages): they come from the
 // server's batching writer for messages it created, not from a user's
 // request, and they stop applying once the message is final. The fence
@@ -637,7 +639,12 @@ func (m *mergedUpdate) plan() {
 
 // mergeUpdates merges updates per message, in the order each message first
 // appears, and drops updates that change nothing and malformed ids, which
-// it returns (they name no message: skipped).
+// it returns (they name no message: skipped). A message's merge ends at its
+// first final update: the updates after it in the batch are dropped, as
+// the fence would skip them written one by one (the SQLite store), so that
+// none of their text or fields lands on the ended message. The message's
+// id is skipped or not as its merged update is: it is returned only when
+// none of its updates applied.
 func mergeUpdates(updates []persistence.MessageUpdate) ([]*mergedUpdate, []string) {
 	var order []*mergedUpdate
 	var malformed []string
@@ -655,6 +662,9 @@ func mergeUpdates(updates []persistence.MessageUpdate) ([]*mergedUpdate, []strin
 			m = &mergedUpdate{id: oid}
 			byID[u.ID] = m
 			order = append(order, m)
+		}
+		if m.set.Status.Final() {
+			continue // ended earlier in the batch: the fence skips the rest
 		}
 		m.merge(u)
 	}

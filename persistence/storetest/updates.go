@@ -21,6 +21,7 @@ func updateTests() []storeTest {
 		{"EmptyBatch", testUpdEmptyBatch},
 		{"FenceAfterInterrupt", testUpdFenceAfterInterrupt},
 		{"RetriedFinalIdempotent", testUpdRetriedFinal},
+		{"FinalEndsBatch", testUpdFinalEndsBatch},
 		{"InterruptStreaming", testUpdInterrupt},
 		{"InterruptMessage", testUpdInterruptOne},
 		{"SetOmittedMessages", testUpdSetOmitted},
@@ -259,6 +260,74 @@ func testUpdRetriedFinal(t *testing.T, s persistence.Store) {
 	retry.At = final.At.Add(time.Second)
 	wantSkipped(t, "a later final update", applySkipping(t, s, retry), m.ID)
 	sameMsg(t, getMsg(t, s, u.ID, m.ID), first)
+}
+
+// testUpdFinalEndsBatch: the fence holds within one batch too. The
+// updates of a message after its first final one change nothing (no text,
+// no field, no time), and the message's id is not skipped, since its
+// final update applied; a message already ended before the batch is
+// skipped once, however many updates it had.
+func testUpdFinalEndsBatch(t *testing.T, s persistence.Store) {
+	at := time.Now().Add(time.Second).UTC()
+	usage := &persistence.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}
+	for _, tt := range []struct {
+		name   string
+		ups    []persistence.MessageUpdate // ID filled with the message's
+		status persistence.Status
+		text   string
+		finish string
+		errMsg string
+		code   string
+		usage  *persistence.Usage
+	}{
+		{"complete then append", []persistence.MessageUpdate{
+			{Append: "b", Status: persistence.StatusComplete, FinishReason: "stop", At: at},
+			{Append: "c", AppendReasoning: "late", At: at.Add(time.Second)},
+		}, persistence.StatusComplete, "Ab", "stop", "", "", nil},
+		{"complete then error", []persistence.MessageUpdate{
+			{Append: "b", Status: persistence.StatusComplete, FinishReason: "stop", At: at},
+			{Status: persistence.StatusError, Error: "boom", ErrorCode: "upstream", At: at.Add(time.Second)},
+		}, persistence.StatusComplete, "Ab", "stop", "", "", nil},
+		{"error then append and usage", []persistence.MessageUpdate{
+			{Status: persistence.StatusError, Error: "e1", ErrorCode: "c1", At: at},
+			{Append: "late", Usage: usage, FinishReason: "length", At: at.Add(time.Second)},
+		}, persistence.StatusError, "A", "", "e1", "c1", nil},
+		{"checkpoint, final, checkpoint", []persistence.MessageUpdate{
+			{Append: "b", At: at.Add(-time.Second)},
+			{Append: "c", Status: persistence.StatusComplete, FinishReason: "stop", Usage: usage, At: at},
+			{Append: "d", Status: persistence.StatusStreaming, At: at.Add(time.Second)},
+		}, persistence.StatusComplete, "Abc", "stop", "", "", usage},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u, c, m := streamingFixture(t, s, "A")
+			other := mkStreaming(t, s, c, "", "o")
+			ups := []persistence.MessageUpdate{{ID: other.ID, Append: "k"}}
+			for _, up := range tt.ups {
+				up.ID = m.ID
+				ups = append(ups, up)
+			}
+			wantSkipped(t, tt.name, applySkipping(t, s, ups...))
+			got := getMsg(t, s, u.ID, m.ID)
+			want := m
+			want.Content, want.Status, want.FinishReason, want.Error, want.ErrorCode, want.Usage =
+				tt.text, tt.status, tt.finish, tt.errMsg, tt.code, tt.usage
+			want.UpdatedAt = got.UpdatedAt
+			sameMsg(t, got, want)
+			sameAt(t, "UpdatedAt", got.UpdatedAt, at)
+			// The batch again, a minute later (a final update found stored
+			// with its own time may count as applied: see
+			// RetriedFinalIdempotent): the message ended before it, so
+			// none of its updates applies and its id is skipped once.
+			for i := range ups[1:] {
+				ups[i+1].At = ups[i+1].At.Add(time.Minute)
+			}
+			wantSkipped(t, tt.name+" again", applySkipping(t, s, ups...), m.ID)
+			sameMsg(t, getMsg(t, s, u.ID, m.ID), got)
+			if o := getMsg(t, s, u.ID, other.ID); o.Content != "okk" || o.Status != persistence.StatusStreaming {
+				t.Fatalf("the other message: status %q content %q, want streaming %q", o.Status, o.Content, "okk")
+			}
+		})
+	}
 }
 
 func testUpdEmptyBatch(t *testing.T, s persistence.Store) {
