@@ -401,7 +401,8 @@ type Messages interface {
 	// reason as its error (when not empty) and at as its UpdatedAt, if and
 	// only if it is still streaming; its text stays as stored. It returns
 	// the message as stored after the call, changed or not (ErrNotFound
-	// for an unknown id). In a cluster, the instance that took over the
+	// for an unknown id, or one of a conversation being deleted, as
+	// Message answers). In a cluster, the instance that took over the
 	// answers of a dead one ends them with it.
 	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
 	// SetOmittedMessages sets the OmittedMessages of the owner's message

@@ -331,7 +331,8 @@ func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 }
 
 // InterruptMessage marks one message of the owner interrupted if it is
-// still streaming, and returns it as stored.
+// still streaming, and returns it as stored; ErrNotFound, as Message, when
+// its conversation is being deleted.
 func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	r, ok := parseOwned(ownerID, id)
 	if !ok {
@@ -358,6 +359,13 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 	// From the primary: a lagging secondary (a URI's readPreference) could
 	// still show the message streaming, and the caller reports what it reads.
 	m, err := s.findMessage(ctx, s.messagesPrimary, r.filter())
+	if err == nil {
+		// A message of a conversation being deleted is gone, as Message
+		// answers: the caller (the hub's sweep or takeover) reports no
+		// stored end of an answer nobody can read. The mark is read on
+		// the primary too, as the message was.
+		m, err = s.msgLive(persistence.WithLatest(ctx), m)
+	}
 	if err != nil {
 		return m, fmt.Errorf("interrupt message %s: %w", id, err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 )
@@ -11,7 +12,7 @@ import (
 // its mark (its context cancelled there: a request's time limit, a
 // shutdown) returns nil, and the conversation is gone for its owner from
 // then on, though its messages may still be stored: every read of it and
-// of its messages answers ErrNotFound, the list and its search leave it
+// of its messages answers ErrNotFound (InterruptMessage too), the list and its search leave it
 // out, a send into it or an update of it is refused, its client id can be
 // taken by a new conversation at once. FinishDeletions then finishes it
 // (at least one deletion finished, none left after), and the other
@@ -60,6 +61,10 @@ func testConvDeleteCutAfterMark(t *testing.T, s persistence.Store) {
 			wantErr(t, "MessageByClientID "+when, err, persistence.ErrNotFound)
 			err = s.ReadContent(ctx, u.ID, m.ID, func(string) error { return nil })
 			wantErr(t, "ReadContent "+when, err, persistence.ErrNotFound)
+			// The hub's sweep and takeover end an orphaned answer with it:
+			// one whose conversation is gone is no answer to report.
+			_, err = s.InterruptMessage(ctx, u.ID, m.ID, "taken over", time.Now())
+			wantErr(t, "InterruptMessage "+when, err, persistence.ErrNotFound)
 		}
 		sameIDSet(t, "list "+when, convIDs(listAll(t, s, u.ID, "", 10)), listed)
 		for _, search := range []string{"pangolin", "doomed"} {
