@@ -75,7 +75,7 @@ var (
 // InsertMessage stores m, filling ID and ClientMessageID when empty and the
 // timestamps always, and moves the conversation's UpdatedAt to m.CreatedAt,
 // all in one transaction. ErrNotFound when the owner has no such
-// conversation; ErrDuplicate (nothing stored) when the id or the owner's
+// conversation or m.ParentID is malformed; ErrDuplicate (nothing stored) when the id or the owner's
 // client message id is taken.
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
 	return s.InsertMessages(ctx, m)
@@ -99,6 +99,11 @@ func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) 
 		v := *m
 		if err := fillID(&v.ID); err != nil {
 			return touched, fmt.Errorf("sqlite: insert message: %w", err)
+		}
+		if v.ParentID != "" && !persistence.ValidID(v.ParentID) {
+			// It names no message (as on MongoDB, whose parent_id is an
+			// ObjectID); a well-formed one is not looked up.
+			return touched, fmt.Errorf("sqlite: insert message: parent message %q: %w", v.ParentID, persistence.ErrNotFound)
 		}
 		if v.ClientMessageID == "" {
 			v.ClientMessageID = persistence.NewID()

@@ -153,6 +153,19 @@ func testMsgUnknown(t *testing.T, s persistence.Store) {
 	}
 	_, err := s.MessageByClientID(ctx, u.ID, "never-used")
 	wantErr(t, "MessageByClientID(unknown)", err, persistence.ErrNotFound)
+
+	// A malformed ParentID names no message: ErrNotFound, nothing stored.
+	// (A well-formed one is not looked up.)
+	for _, parent := range badIDs()[1:] {
+		if parent == "" {
+			continue // no parent: a conversation's first message
+		}
+		m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, ParentID: parent, Role: persistence.RoleAssistant,
+			Content: "orphan", Status: persistence.StatusComplete, ClientMessageID: "orphan-" + parent}
+		wantErr(t, "InsertMessage with ParentID "+parent, s.InsertMessage(ctx, &m), persistence.ErrNotFound)
+		_, err = s.MessageByClientID(ctx, u.ID, m.ClientMessageID)
+		wantErr(t, "MessageByClientID of a message refused for its ParentID "+parent, err, persistence.ErrNotFound)
+	}
 }
 
 func testMsgTree(t *testing.T, s persistence.Store) {

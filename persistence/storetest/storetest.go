@@ -43,7 +43,9 @@
 //
 //   - Malformed ids ("not-an-id", "") behave like unknown ids: ErrNotFound,
 //     never a parse error. InsertMessage into an unknown conversation or
-//     another owner's is ErrNotFound; a taken message ID is ErrDuplicate.
+//     another owner's is ErrNotFound, as is one with a malformed ParentID
+//     (a well-formed ParentID is not looked up); a taken message ID is
+//     ErrDuplicate.
 //     CreateConversation for an owner id no user has (unknown, malformed,
 //     deleted) is ErrUnknownOwner, also while DeleteUser runs.
 //   - ListQuery.Limit: 0 means 30, below 1 means 1, above 100 means 100.
