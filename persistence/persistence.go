@@ -419,8 +419,11 @@ type Messages interface {
 	// StreamingBefore returns up to limit (clamped to 1..MaxPageLimit) of
 	// the messages, of every owner, still streaming whose UpdatedAt (their
 	// last checkpoint's) is before before, oldest first (by UpdatedAt,
-	// then ID), from the one after after on (the last of the page before;
-	// the zero value: from the oldest). A cluster's instances sweep with it
+	// then ID), from the one after after on (the last of the page before,
+	// though it may have ended since; the zero value: from the oldest). An
+	// after.ID that is not an id (malformed) is ErrNotFound; the hub's
+	// sweep, which passes only the last of a page, never sends one, and
+	// would end its pass on the error. A cluster's instances sweep with it
 	// for answers nothing will end (hub.Options.SweepAge): few messages
 	// stream at a time, and the stores find them by their status.
 	StreamingBefore(ctx context.Context, before time.Time, after StreamingMessage, limit int) ([]StreamingMessage, error)

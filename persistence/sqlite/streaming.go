@@ -25,6 +25,11 @@ var qStreamingBefore = readQ(`SELECT id, conversation_id, owner_id, at FROM (
 func (s *Store) StreamingBefore(ctx context.Context, before time.Time, after persistence.StreamingMessage, limit int) ([]persistence.StreamingMessage, error) {
 	afterAt := int64(math.MinInt64)
 	if after.ID != "" {
+		if !persistence.ValidID(after.ID) {
+			// No page's last (as on MongoDB, whose ids are ObjectIDs): a
+			// string compared with the ids would start a page anywhere.
+			return nil, fmt.Errorf("sqlite: streaming messages after %q: %w", after.ID, persistence.ErrNotFound)
+		}
 		afterAt = toNanos(after.UpdatedAt)
 	}
 	rows, err := s.query(ctx, qStreamingBefore, toNanos(before), afterAt, after.ID, persistence.ClampPageLimit(limit))

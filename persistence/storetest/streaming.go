@@ -125,4 +125,16 @@ func testMsgStreamingBefore(t *testing.T, s persistence.Store) {
 	noErr(t, "InterruptMessage", err)
 	sameIDs(t, "StreamingBefore once the oldest ended", ids(page("ended", hourAgo, persistence.StreamingMessage{}, 100)),
 		[]string{tied1.ID, tied2.ID})
+	// The last of the page before may have ended since: the next page
+	// still starts after it.
+	sameIDs(t, "StreamingBefore after a message ended since", ids(page("after an ended one", hourAgo, first[0], 100)),
+		[]string{tied1.ID, tied2.ID})
+	// An after.ID that is no id at all is no page's last: ErrNotFound.
+	for _, bad := range badIDs()[1:] {
+		if bad == "" {
+			continue // the zero value: from the oldest
+		}
+		_, err := s.StreamingBefore(ctx, hourAgo, persistence.StreamingMessage{ID: bad, UpdatedAt: oldest.UpdatedAt}, 100)
+		wantErr(t, "StreamingBefore after a malformed id "+bad, err, persistence.ErrNotFound)
+	}
 }
