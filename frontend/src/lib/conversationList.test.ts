@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Conversation, ServerFrame } from './protocol';
 import { SEARCH_AGAIN_MS, SEARCH_RETRY_MAX_MS } from './conversationList';
-import { CID, conv, json, message, settle, setup } from './testkit';
+import { CID, conv, json, message, settle, setup, type ListAnswer } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -134,8 +134,10 @@ describe('ConversationList', () => {
     } finally {
       vi.useRealTimers();
     }
-    await vi.waitFor(() => expect(ids()).toEqual(['c2', 'c3']));
-    await app.loadMore(); // from the cursor of the page shown (c3 before it moved): nothing more
+    // The head read again is the list's head, with its cursor: c3 comes
+    // back on the next page, in the server's order.
+    await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+    await app.loadMore();
     expect(ids()).toEqual(['c2', 'c3']);
     expect(app.store.state.list.nextCursor).toBe('');
   });
@@ -413,14 +415,39 @@ describe('ConversationList', () => {
   describe('after a reconnect', () => {
     const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
 
-    /** reconnectAfter starts the app on `server`'s list (all pages loaded), cuts the socket, lets `meanwhile` change the server, and reconnects. */
-    async function reconnectAfter(server: { pages: Conversation[][] }, meanwhile: () => void, holdRefresh = false) {
+    /**
+     * keyset is a server listing as chatd does: newest activity first (ids
+     * break ties), pages of `size`, each cursor the place of its page's last
+     * conversation, so that a page read after changes starts where that
+     * conversation now sorts.
+     */
+    function keyset(size: number, convs: Conversation[]) {
+      const all = new Map(convs.map((x) => [x.id, x]));
+      const order = () => [...all.values()].sort((a, b) => (a.updatedAt !== b.updatedAt ? (a.updatedAt < b.updatedAt ? 1 : -1) : a.id < b.id ? 1 : -1));
+      const list: ListAnswer = (q) => {
+        const cursor = q.get('cursor');
+        const [at, id] = cursor ? (JSON.parse(cursor) as [string, string]) : ['', ''];
+        const after = order().filter((x) => !cursor || x.updatedAt < at || (x.updatedAt === at && x.id < id));
+        const page = after.slice(0, size);
+        return { conversations: page, nextCursor: after.length > size ? JSON.stringify([page.at(-1)!.updatedAt, page.at(-1)!.id]) : '' };
+      };
+      return { all, list, ids: () => order().map((x) => x.id) };
+    }
+
+    /**
+     * reconnectAfter starts the app on `server`'s list (all pages loaded), cuts the socket, lets `meanwhile` change the server, and reconnects.
+     * The server's pages are `pages` (cursors their index), or its `list`.
+     */
+    async function reconnectAfter(server: { pages?: Conversation[][]; list?: ListAnswer }, meanwhile: () => void, holdRefresh = false) {
       let release = () => {};
       let held = false;
-      const listed = (q: URLSearchParams) => {
-        const i = q.get('cursor') ? Number(q.get('cursor')) : 0;
-        return { conversations: server.pages[i] ?? [], nextCursor: i + 1 < server.pages.length ? String(i + 1) : '' };
-      };
+      const listed: ListAnswer =
+        server.list ??
+        ((q) => {
+          const pages = server.pages ?? [];
+          const i = q.get('cursor') ? Number(q.get('cursor')) : 0;
+          return { conversations: pages[i] ?? [], nextCursor: i + 1 < pages.length ? String(i + 1) : '' };
+        });
       const s = setup({
         path: '/',
         snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
@@ -452,16 +479,112 @@ describe('ConversationList', () => {
       return { ...s, release, ids: () => s.app.store.state.list.items.map((x) => x.id) };
     }
 
+    /** loadToEnd reads the list's next pages until the last (the sidebar's Load more, or its sentinel). */
+    async function loadToEnd(app: ReturnType<typeof setup>['app']) {
+      for (let n = 0; app.store.state.list.nextCursor; n++) {
+        if (n > 20) throw new Error(`no last page: ${app.store.state.list.nextCursor}`);
+        await app.loadMore();
+      }
+    }
+
     it('drops a conversation deleted elsewhere while the tab was offline', async () => {
       const server = { pages: [[c(3), c(2)]] };
       const { ids } = await reconnectAfter(server, () => (server.pages = [[c(2)]]));
       await vi.waitFor(() => expect(ids()).toEqual(['c2']));
     });
 
-    it('drops only within the refreshed first page: older ones wait for their own page', async () => {
+    it('drops within the refreshed first page; the older ones, read again from its cursor, come in the server\'s order', async () => {
       const server = { pages: [[c(6), c(5)], [c(4), c(3)]] };
-      const { ids } = await reconnectAfter(server, () => (server.pages = [[c(6), c(4)], [c(2)]])); // c5 and c3 deleted
-      await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c4', 'c3']));
+      const { app, ids } = await reconnectAfter(server, () => (server.pages = [[c(6), c(4)], [c(2)]])); // c5 and c3 deleted, c2 back (say)
+      await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c4']));
+      expect(app.store.state.list.nextCursor).toBe('1'); // the refreshed page's
+      await loadToEnd(app);
+      expect(ids()).toEqual(['c6', 'c4', 'c2']);
+    });
+
+    it.each([
+      ['more changes than a page holds (two created, one moved up)', (all: Map<string, Conversation>) => {
+        for (const n of [7, 8]) all.set(`c${n}`, c(n));
+        all.set('c3', { ...c(3), updatedAt: '2026-01-09T00:00:00Z' }); // a message sent in it on the phone
+      }],
+      ['a conversation of a loaded later page deleted', (all: Map<string, Conversation>) => void all.delete('c2')],
+      ['both', (all: Map<string, Conversation>) => {
+        for (const n of [7, 8, 9]) all.set(`c${n}`, c(n));
+        all.delete('c1');
+      }],
+      ['nothing', () => {}],
+    ])('%s elsewhere while offline: the list paged to its end is the server\'s', async (_, meanwhile) => {
+      const server = keyset(2, [1, 2, 3, 4, 5, 6].map(c));
+      const { app, ids } = await reconnectAfter(server, () => meanwhile(server.all));
+      const head = server.list(new URLSearchParams()).conversations.map((x) => x.id);
+      await vi.waitFor(() => expect(ids()).toEqual(head)); // the refreshed page; the ones after come with their pages
+      await loadToEnd(app);
+      expect(ids()).toEqual(server.ids());
+    });
+
+    it('a next page read from the cursor before the refresh is not added after it', async () => {
+      // Its cursor is the old list's: what changed elsewhere sorts above it, beyond the refreshed page.
+      const server = keyset(2, [1, 2, 3, 4, 5, 6].map(c));
+      let release = () => {};
+      let holdNext = false;
+      const { app, socket, calls } = setup({
+        path: '/',
+        list: server.list,
+        route: (url) => {
+          if (!url.startsWith('/api/conversations?') || !url.includes('cursor=') || !holdNext) return undefined;
+          holdNext = false;
+          const q = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+          const answer = server.list(q); // read now, answered later
+          return new Promise<Response>((resolve) => (release = () => resolve(json(answer))));
+        },
+      });
+      socket().open();
+      const ids = () => app.store.state.list.items.map((x) => x.id);
+      await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c5']));
+      holdNext = true;
+      const next = app.loadMore();
+      await vi.waitFor(() => expect(holdNext).toBe(false));
+      const first = socket();
+      first.cut();
+      for (const n of [7, 8, 9]) server.all.set(`c${n}`, c(n));
+      await vi.waitFor(() => expect(socket()).not.toBe(first));
+      socket().open();
+      await vi.waitFor(() => expect(ids()).toEqual(['c9', 'c8']));
+      const listCalls = calls.filter((x) => x.url.startsWith('/api/conversations?')).length;
+      release();
+      await next;
+      expect(ids()).toEqual(['c9', 'c8']);
+      expect(app.store.state.list.loading).toBe(false);
+      await loadToEnd(app);
+      expect(ids()).toEqual(server.ids());
+      expect(calls.filter((x) => x.url.startsWith('/api/conversations?')).length).toBeGreaterThan(listCalls);
+    });
+
+    it('a search applied: the refreshed page\'s matches are shown, and paged to its end the list is the server\'s matches', async () => {
+      const topic = (n: number) => ({ ...c(n), title: `topic ${n}` });
+      const server = keyset(2, [1, 2, 3, 4, 5, 6].map(topic));
+      const search: ListAnswer = (q) => {
+        const found = keyset(2, [...server.all.values()].filter((x) => x.title.includes(q.get('q') ?? '')));
+        return found.list(q);
+      };
+      const { app, socket } = setup({ path: '/', list: search });
+      socket().open();
+      const ids = () => app.store.state.list.items.map((x) => x.id);
+      await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c5']));
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(app.store.state.list.appliedQuery).toBe('topic'));
+      await vi.waitFor(() => expect(app.store.state.list.loading).toBe(false));
+      await loadToEnd(app);
+      expect(ids()).toEqual(['c6', 'c5', 'c4', 'c3', 'c2', 'c1']);
+      const first = socket();
+      first.cut();
+      for (const n of [7, 8, 9]) server.all.set(`c${n}`, topic(n)); // new matches on the phone
+      server.all.delete('c2');
+      await vi.waitFor(() => expect(socket()).not.toBe(first));
+      socket().open();
+      await vi.waitFor(() => expect(ids()).toEqual(['c9', 'c8']));
+      await loadToEnd(app);
+      expect(ids()).toEqual(server.ids());
     });
 
     it('keeps a conversation created while the refresh was on its way', async () => {

@@ -6,7 +6,7 @@
 import { ApiError, type ApiClient, type ConversationPage } from './api';
 import { errorText, serverUnavailable } from './errors';
 import type { Conversation } from './protocol';
-import { appendPage, dropUnlisted, initialList, missingWithin, removeConversation, touchConversation, upsertConversation, type Adding, type AppState } from './state';
+import { appendPage, initialList, missingWithin, refreshedHead, removeConversation, touchConversation, upsertConversation, type Adding, type AppState } from './state';
 import type { Store } from './store';
 import { compareTimes, parseTime } from './time';
 import { requestOrder } from './transport';
@@ -211,7 +211,11 @@ export class ConversationList {
       const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor, signal: this.reads.signal });
       if (seq !== this.seq) return;
       const items = this.current(page.conversations);
-      this.store.set((s) => ({ ...s, list: appendPage(s.list, items, page.nextCursor) }));
+      this.store.set((s) => {
+        // A head refreshed meanwhile (refreshHead) set another cursor: this page may skip what sorts above it.
+        if (s.list.nextCursor !== list.nextCursor) return { ...s, list: { ...s.list, loading: false } };
+        return { ...s, list: appendPage(s.list, items, page.nextCursor) };
+      });
     } catch (err) {
       if (seq !== this.seq) return;
       this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
@@ -229,6 +233,9 @@ export class ConversationList {
    * The conversations it lists are added also to a search's results
    * (the server matched them: one made or changed on another device while
    * this tab was offline, or one of a later page moved up, searchAgain).
+   * The pages loaded after the first are read again from the page's
+   * nextCursor (see refreshedHead): more changes elsewhere than a page
+   * holds left some for good between the refreshed page and the old cursor.
    */
   async refreshHead(): Promise<void> {
     const seq = this.seq;
@@ -242,7 +249,8 @@ export class ConversationList {
       this.readAt = Math.max(this.readAt, at);
       for (const c of page.conversations) this.put(c, 'listed');
       const unchanged = new Set([...known].filter((id) => !this.changedSince(id, at)));
-      this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, unchanged) }));
+      const head = this.current(page.conversations);
+      this.store.set((s) => ({ ...s, list: refreshedHead(s.list, head, page.nextCursor, unchanged) }));
     } catch {
       // the next refresh will do
     }

@@ -141,19 +141,28 @@ export function removeConversation(list: ListState, id: string): ListState {
 }
 
 /**
- * dropUnlisted removes the conversations a fresh first page shows are no
- * longer on the server (deleted, or for a search no longer matching): those
- * of `known` that sort within the page (newer than its oldest item, or
- * anywhere when it is the last page) and are not on it. Older ones are
- * left for their own page to tell.
+ * refreshedHead makes a fresh first page (its conversations as this tab
+ * knows them, and its nextCursor) the head of the list, as a reconnect
+ * reads it after frames may have been missed. The page's conversations are
+ * shown, also those a search did not let a frame add. Of the others shown,
+ * those of `known` that sort within the page (newer than its oldest item,
+ * or anywhere when it is the last page) and are not on it are no longer on
+ * the server (deleted, or for a search no longer matching); those not in
+ * `known` (created or moved up since it was asked for) stay. Every one
+ * older than the page's oldest item goes, and the page's nextCursor is the
+ * list's: after more changes elsewhere than a page holds, the ones beyond
+ * it sort above the cursor of the pages loaded before and would never come,
+ * and a page loaded before is never read again (a conversation deleted on
+ * it stayed). The pages after bring them back in the server's order.
  */
-export function dropUnlisted(list: ListState, page: readonly Conversation[], more: boolean, known: ReadonlySet<string>): ListState {
+export function refreshedHead(list: ListState, page: readonly Conversation[], nextCursor: string, known: ReadonlySet<string>): ListState {
   const listed = new Set(page.map((c) => c.id));
   const oldest = page.at(-1);
-  const inRange = (c: Conversation) => !more || (oldest !== undefined && newestFirst(c, oldest) < 0);
-  const gone = (c: Conversation) => known.has(c.id) && !listed.has(c.id) && inRange(c);
-  if (!list.items.some(gone)) return list;
-  return { ...list, items: list.items.filter((c) => !gone(c)) };
+  const inRange = (c: Conversation) => !nextCursor || (oldest !== undefined && newestFirst(c, oldest) < 0);
+  const stays = (c: Conversation) => listed.has(c.id) || (inRange(c) && !known.has(c.id));
+  const shown = new Set(list.items.map((c) => c.id));
+  const items = [...list.items.filter(stays), ...page.filter((c) => !shown.has(c.id))].sort(newestFirst);
+  return { ...list, items, nextCursor };
 }
 
 /** touchConversation moves a conversation's activity time forward (a new message). */
