@@ -697,6 +697,40 @@ describe('the open conversation read again and not found (deleted where this tab
   });
 });
 
+describe('a change answered not_found (deleted where this tab did not hear of it)', () => {
+  const OTHER = '0123456789abcdef0123bbbb';
+  const notFound = () => json({ error: { code: 'not_found', message: 'conversation not found' } }, 404);
+  const proxy404 = () => new Response('<html>404 Not Found</html>', { status: 404 });
+  it.each([
+    ['a rename of the open one', CID, (app: ChatApp) => app.rename(CID, 'New'), notFound, { kept: false, left: true }],
+    ['a model pick of the open one', CID, (app: ChatApp) => app.setModel('m'), notFound, { kept: false, left: true }],
+    ['a rename of another', OTHER, (app: ChatApp) => app.rename(OTHER, 'New'), notFound, { kept: false, left: false }],
+    ['a rename, a proxy\'s 404 (no chatd body)', CID, (app: ChatApp) => app.rename(CID, 'New'), proxy404, { kept: true, left: false }],
+  ])('%s', async (_, id, act, answer, want) => {
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:02Z'), conv(OTHER, 'another', '2026-01-01T00:00:01Z')], nextCursor: '' }),
+      route: (url, init) => (url === `/api/conversations/${id}` && init?.method === 'PATCH' ? answer() : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]));
+    await act(app);
+    const ids = app.store.state.list.items.map((c) => c.id);
+    const toasts = app.store.state.toasts.map((t) => t.text);
+    if (want.kept) {
+      expect(ids).toEqual([CID, OTHER]);
+      expect(toasts.some((t) => t.startsWith('Could not save'))).toBe(true);
+      return;
+    }
+    expect(ids).toEqual([CID, OTHER].filter((x) => x !== id));
+    expect(toasts.some((t) => t.startsWith('Could not save'))).toBe(false);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: want.left ? null : CID });
+    expect(toasts.includes('This conversation was deleted.')).toBe(want.left);
+    expect(app.store.state.modelPicks).toEqual({});
+  });
+});
+
 describe('another user signed in by another tab', () => {
   const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
 

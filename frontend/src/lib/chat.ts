@@ -945,7 +945,10 @@ export class ChatApp {
   /**
    * patch changes a conversation. Answered after its session ended (signed
    * out, another user signed in meanwhile), neither the conversation nor
-   * the error is shown: they are the user's before.
+   * the error is shown: they are the user's before. Answered chatd's
+   * not_found, the conversation is gone (deleted where this tab did not
+   * hear of it): it is forgotten as a deletion frame would (deleted), out
+   * of the list, and left for a new chat when open, where it stayed listed.
    */
   private async patch(id: string, p: { title?: string; model?: string; systemPrompt?: string }): Promise<boolean> {
     const epoch = this.list.epoch;
@@ -954,7 +957,9 @@ export class ChatApp {
       this.list.applyIn(epoch, conversation);
       return true;
     } catch (err) {
-      if (epoch === this.list.epoch) this.toast(`Could not save: ${errorText(err)}`, 'error');
+      if (epoch !== this.list.epoch) return false;
+      if (err instanceof ApiError && err.status === 404 && err.code === 'not_found') this.deleted(id);
+      else this.toast(`Could not save: ${errorText(err)}`, 'error');
       return false;
     }
   }
