@@ -10,7 +10,7 @@ import { markdownCacheSize, renderBlocks } from '../lib/markdown';
 import { memoryKV } from '../lib/persist';
 import type { User } from '../lib/protocol';
 import { isDrawerEntry } from '../lib/router';
-import { CID, conv, setup } from '../lib/testkit';
+import { CID, conv, settle, setup } from '../lib/testkit';
 import { App } from './App';
 import { mountEach } from './testkit';
 
@@ -114,12 +114,16 @@ describe('App on a narrow screen: the drawer and Back', () => {
   /**
    * openDrawer starts the app signed in on conversation CID, goes to B (a
    * history entry), mounts the page on a phone and opens the drawer, its
-   * list holding C.
+   * list holding C (and B, listB).
    */
-  async function openDrawer() {
+  async function openDrawer(listB = false) {
     vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
     onTestFinished(() => void vi.unstubAllGlobals());
-    const { app } = setup({ list: () => ({ conversations: [conv(C, 'Third', '2026-01-01T00:00:00Z')], nextCursor: '' }) });
+    const listed = [...(listB ? [conv(B, 'Second', '2026-01-02T00:00:00Z')] : []), conv(C, 'Third', '2026-01-01T00:00:00Z')];
+    const { app, socket } = setup({
+      list: () => ({ conversations: listed, nextCursor: '' }),
+      route: (url, init) => (url === `/api/conversations/${B}` && init?.method === 'DELETE' ? new Response(null, { status: 204 }) : undefined),
+    });
     act(() => app.navigate(`/c/${B}`));
     act(() =>
       mount.root.render(
@@ -131,7 +135,7 @@ describe('App on a narrow screen: the drawer and Back', () => {
     act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
     expect(mount.host.querySelector('nav.sidebar.open')).not.toBeNull();
     const route = () => (app.store.state.route.name === 'chat' ? app.store.state.route.conversationId : null);
-    return { app, route, drawerOpen: () => !!mount.host.querySelector('nav.sidebar.open') };
+    return { app, socket, route, drawerOpen: () => !!mount.host.querySelector('nav.sidebar.open') };
   }
 
   it('Back closes the open drawer and nothing else: the chat behind it stays', async () => {
@@ -159,6 +163,35 @@ describe('App on a narrow screen: the drawer and Back', () => {
     expect(isDrawerEntry(history.state)).toBe(false);
     expect(route()).toBe(B);
     await back('Back after the drawer closed');
+    expect(route()).toBe(CID);
+  });
+
+  it.each([
+    ['deleted in another tab (its frame)', async ({ socket }: Awaited<ReturnType<typeof openDrawer>>) => {
+      socket().open();
+      act(() => socket().receive({ type: 'conversation', action: 'deleted', conversation: conv(B, 'Second', '2026-01-02T00:00:00Z') }));
+    }],
+    ['deleted with its Delete in the drawer', async ({ app }: Awaited<ReturnType<typeof openDrawer>>) => {
+      const button = (label: string) => [...mount.host.ownerDocument.querySelectorAll<HTMLButtonElement>('button')].find((b) => (b.getAttribute('aria-label') ?? b.textContent?.trim()) === label)!;
+      await act(() => vi.waitFor(() => expect(button('Delete “Second”')).toBeDefined())); // the list loads
+      act(() => button('Delete “Second”').click());
+      await act(async () => button('Delete').click());
+      await act(() => vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([C])));
+    }],
+  ])('the open conversation %s while the drawer is open: Back closes the drawer and stays on the new chat', async (_, deleteB) => {
+    const opened = await openDrawer(true);
+    const { app, route, drawerOpen } = opened;
+    await deleteB(opened);
+    expect(route()).toBe(null);
+    expect(drawerOpen()).toBe(true);
+    const told = app.store.state.toasts.map((t) => t.text);
+    await back('Back with the drawer open');
+    expect(drawerOpen()).toBe(false);
+    expect(route()).toBe(null); // not the deleted one, whose entry the drawer's was over
+    expect(location.pathname).toBe('/');
+    await act(() => settle()); // a read of B, had it gone there, answered
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(told); // no second notice
+    await back('Back again');
     expect(route()).toBe(CID);
   });
 

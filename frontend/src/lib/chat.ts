@@ -338,6 +338,15 @@ export class ChatApp {
     } else if (route.name !== 'chat' && signedIn) {
       route = { name: 'chat', conversationId: null };
       history.replaceState(null, '', '/');
+    } else if (route.name === 'chat' && route.conversationId !== null && this.list.wasDeleted(route.conversationId)) {
+      // Back (or Forward) to a conversation deleted in this session: the
+      // new chat, as the deletion left the tab, said once. Deleted while
+      // open under the narrow screens' drawer, its entry stays below the
+      // drawer's, which the tab leaving it replaced (navigate): the Back
+      // that closes the drawer went to it, read it again and said again
+      // that it does not exist.
+      route = { name: 'chat', conversationId: null };
+      history.replaceState(history.state, '', '/');
     } else if (initial && location.pathname !== routePath(route)) {
       history.replaceState(null, '', routePath(route));
     }

@@ -386,6 +386,11 @@ export class ConversationList {
     });
   }
 
+  /** wasDeleted says whether conversation id was deleted in this session (forget). */
+  wasDeleted(id: string): boolean {
+    return this.deleted.has(id);
+  }
+
   /** changedSince says whether conversation id changed here after a read asked for at `at` (requestOrder). */
   private changedSince(id: string, at: number): boolean {
     return (this.changed.get(id) ?? 0) > at;
