@@ -242,6 +242,23 @@ describe('app.css focus indicator (WCAG 1.4.11: 3:1)', () => {
   ])('%s focused from the keyboard shows it', (_, classes) => {
     expect(computed(rules, { classes, states: ['focus-visible'] }, 'box-shadow')).toBe('var(--focus)');
   });
+
+  // Forced colours (Windows High Contrast) drop box-shadows: the ring was
+  // all there was, and no focus was seen. An outline, transparent
+  // otherwise, is drawn there in the system's colour.
+  const outline = (selector: string) => rules.filter((r) => r.selector === selector).map((r) => r.decls.get('outline')).findLast(Boolean);
+  it.each([[':focus-visible'], ['.search:focus-within'], ['.composer:focus-within']])('%s has an outline too, seen in forced colours', (selector) => {
+    expect(outline(selector), `${selector} outline`).toMatch(/^[1-9]\d*px solid \S+$/);
+  });
+
+  it('a field without an outline of its own is in a wrapper that has one while it is focused', () => {
+    const bare = rules.filter((r) => /^(none|0)$/.test(r.decls.get('outline') ?? ''));
+    expect(bare.map((r) => r.selector)).toEqual(['.search input', '.composer textarea']);
+    for (const r of bare) {
+      const wrapper = `${r.selector.split(/\s+/)[0]}:focus-within`;
+      expect(outline(wrapper), `${wrapper} outline`).toMatch(/^[1-9]\d*px solid \S+$/);
+    }
+  });
 });
 
 describe('app.css offline notice in the chat', () => {
