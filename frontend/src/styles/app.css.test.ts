@@ -336,6 +336,17 @@ function mediaRules(query: string): Map<string, Map<string, string>> {
   return rules;
 }
 
+describe('app.css under reduced motion', () => {
+  // .sidebar.open's own transition outranked the media query's .sidebar:
+  // the narrow screens' drawer still slid in.
+  it('every transition is none, rule for rule (the same selector, not a less specific one)', () => {
+    const reduced = mediaRules('(prefers-reduced-motion: reduce)');
+    const moving = [...topRules().map((r): [string, Map<string, string>] => [r.selector, r.decls]), ...mediaRules('(max-width: 760px)')].filter(([, d]) => (d.get('transition') ?? 'none') !== 'none');
+    expect(moving.map(([s]) => s)).toContain('.sidebar.open');
+    for (const [selector] of moving) expect(reduced.get(selector)?.get('transition'), `${selector} under reduced motion`).toBe('none');
+  });
+});
+
 describe('app.css on touch screens', () => {
   // The phone review measured them at 24-36 px: a finger missed them.
   it.each([['button.icon'], ['.send'], ['.to-bottom'], ['.code-copy']])('%s is at least 44 x 44 px under a coarse pointer', (selector) => {
