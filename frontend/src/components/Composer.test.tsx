@@ -71,6 +71,30 @@ describe('Composer', () => {
     expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
   });
 
+  // Disabled, the Send that took its place dropped the focus to the page
+  // (Chromium): the next Tab went to New chat.
+  it('Stop focused when the answer ends by itself, the focus stays on the button, Send now, aria-disabled with the box empty: a press sends nothing', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const send = vi.spyOn(app, 'send').mockImplementation(async () => undefined);
+    const view = (streaming: boolean) => (
+      <AppProvider value={app}>
+        <Composer draftKey="new" streaming={streaming} busy={false} />
+      </AppProvider>
+    );
+    act(() => mount.root.render(view(true)));
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Stop generating"]')!;
+    button.focus();
+    act(() => mount.root.render(view(false)));
+    const focused = document.activeElement as HTMLButtonElement;
+    expect(focused.getAttribute('aria-label')).toBe('Send message');
+    expect(focused.matches(':disabled'), 'a disabled button loses the focus').toBe(false);
+    expect(focused.getAttribute('aria-disabled')).toBe('true');
+    act(() => focused.click());
+    expect(send).not.toHaveBeenCalled();
+    act(() => app.setDraft('new', 'a question'));
+    expect(focused.hasAttribute('aria-disabled')).toBe(false);
+  });
+
   it.each([
     ['a touch screen: Enter adds a line (a phone has no Shift+Enter), the button sends', true, false, 'Send a message', 'enter'],
     ['a mouse and keyboard: Enter sends', false, true, 'Send a message (Enter to send, Shift+Enter for a new line)', 'send'],

@@ -183,7 +183,8 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
             <Icon name="stop" />
           </button>
         ) : (
-          <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend} onPointerDown={keepBoxFocus} onMouseDown={keepBoxFocus}>
+          // aria-disabled, not disabled: Stop focused, an answer ending by itself turned it into a disabled Send, and the focus fell to the page. send() ignores it.
+          <button type="submit" className="send" aria-label="Send message" title={why} aria-disabled={!canSend || undefined} onPointerDown={keepBoxFocus} onMouseDown={keepBoxFocus}>
             <Icon name="send" />
           </button>
         )}

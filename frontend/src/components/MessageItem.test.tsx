@@ -234,6 +234,29 @@ describe('MessageItem buttons whose message goes', () => {
   });
 });
 
+describe('MessageItem buttons locked while focused', () => {
+  // Disabled when another tab sent (an answer runs), a focused Edit or
+  // Regenerate dropped the focus to the page (Chromium).
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+  it.each([
+    ['Edit', question, 'Edit message'],
+    ['Regenerate', answer({}), 'Regenerate answer'],
+  ])('%s keeps the focus once an answer starts, aria-disabled: a press does nothing', (_name, m, label) => {
+    renderMessage(mount, m);
+    const button = mount.host.querySelector<HTMLButtonElement>(`button[aria-label="${label}"]`)!;
+    button.focus();
+    renderMessage(mount, m, { locked: true });
+    expect(document.activeElement).toBe(button);
+    expect(button.matches(':disabled'), 'a disabled button loses the focus').toBe(false);
+    expect(button.getAttribute('aria-disabled')).toBe('true');
+    act(() => button.click());
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+    expect(document.activeElement).toBe(button); // Regenerate's press would move it to the message box
+    renderMessage(mount, m, { locked: false });
+    expect(button.hasAttribute('aria-disabled')).toBe(false);
+  });
+});
+
 describe('MessageItem of an answer whose server went away', () => {
   it.each([
     ['connected', { linkUp: true }, 'The server running this answer went away. Loading what it kept of this answer…'],

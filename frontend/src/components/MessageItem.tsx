@@ -104,6 +104,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     (pressed && !pressed.disabled ? pressed : other)?.focus();
   }, []); // on mount only
   function openEdit() {
+    if (locked) return; // aria-disabled
     app.edits.open(message.conversationId, message.parentId, message.content);
     setReopened(undefined); // a new edit, of this version's text
     setEditing(true);
@@ -126,7 +127,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     if (editing || !cancelled.current) return;
     cancelled.current = false;
     const edit = editButton.current;
-    if (edit && !edit.disabled) edit.focus();
+    if (edit && edit.getAttribute('aria-disabled') !== 'true') edit.focus();
     else if (copyButton.current) copyButton.current.focus();
     else focusBox(composerBox?.current);
   }, [editing, composerBox]);
@@ -256,8 +257,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               <Icon name={copied ? 'check' : 'copy'} size={16} />
             </button>
           )}
+          {/* Edit and Regenerate are aria-disabled while an answer runs, not
+              disabled: one focused when another tab sent lost the focus to the page. */}
           {isUser && !pending && (
-            <button ref={editButton} type="button" className="icon" aria-label="Edit message" title="Edit" disabled={locked} onClick={openEdit}>
+            <button ref={editButton} type="button" className="icon" aria-label="Edit message" title="Edit" aria-disabled={locked || undefined} onClick={openEdit}>
               <Icon name="pencil" size={16} />
             </button>
           )}
@@ -267,8 +270,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               className="icon"
               aria-label="Regenerate answer"
               title="Regenerate"
-              disabled={locked}
+              aria-disabled={locked || undefined}
               onClick={() => {
+                if (locked) return;
                 // The new version replaces this answer, this button with it:
                 // the focus goes to the message box, where Stop is.
                 focusBox(composerBox?.current);

@@ -336,6 +336,16 @@ function mediaRules(query: string): Map<string, Map<string, string>> {
   return rules;
 }
 
+describe('app.css aria-disabled buttons', () => {
+  // Send, Edit and Regenerate keep the focus while unusable: aria-disabled.
+  it('look as disabled ones do', () => {
+    const rules = topRules();
+    const decls = (selector: string) => rules.find((r) => r.selector === selector)?.decls;
+    expect(decls('button[aria-disabled="true"]')?.get('opacity')).toBe(decls('button:disabled')?.get('opacity'));
+    expect(decls('button[aria-disabled="true"]:hover')?.get('filter')).toBe('none'); // not .send's brightened hover
+  });
+});
+
 describe('app.css under reduced motion', () => {
   // .sidebar.open's own transition outranked the media query's .sidebar:
   // the narrow screens' drawer still slid in.
