@@ -5,7 +5,7 @@ import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ApiError } from '../lib/api';
-import { ChatApp } from '../lib/chat';
+import { ChatApp, SESSION_ENDED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { PoliteStatus } from './App';
@@ -143,6 +143,30 @@ describe('AuthPage rate-limit countdown', () => {
     expect(mount.host.querySelector('#auth-error')).toBeNull();
     expect(button.disabled).toBe(false);
     expect(button.textContent).toBe('Create account');
+  });
+});
+
+describe('AuthPage after the session ended', () => {
+  // The notice came in a role="status" put in already holding its words,
+  // which not every screen reader announces, while the focus went to the
+  // email field, not described by it.
+  it('says why in the page\'s polite region, and describes the focused email field with it', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, session: { token: null, user: null, notice: SESSION_ENDED } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <PoliteStatus />
+          <AuthPage mode="login" />
+        </AppProvider>,
+      ),
+    );
+    expect(document.getElementById(POLITE_STATUS_ID)?.textContent).toBe(SESSION_ENDED);
+    const email = mount.host.querySelector<HTMLInputElement>('input[name="email"]')!;
+    expect(document.activeElement).toBe(email);
+    const described = (email.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent);
+    expect(described).toContain(SESSION_ENDED);
+    expect(mount.host.querySelector('.notice')?.textContent).toBe(SESSION_ENDED); // still shown
   });
 });
 

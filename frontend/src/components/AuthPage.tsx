@@ -105,6 +105,12 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
     setChecked(false);
     setWaitUntil(0); // a wait was for the other form's limit, and its error just went
   }, [mode]);
+  useEffect(() => {
+    // Why the session ended, said in the page's region: one put in already
+    // holding its words is not announced by every screen reader (Toasts).
+    // The email field, focused, is also described by it.
+    if (notice) sayPolitely(notice);
+  }, [notice]);
 
   const refusedText = (field: AuthField) => (refused?.field === field ? refused.text : null);
   const emailError = (checked ? emailProblem(email) : null) ?? refusedText('email');
@@ -162,7 +168,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
         <div className="brand">chatd</div>
         <h1 id="auth-title">{mode === 'login' ? 'Sign in' : 'Create your account'}</h1>
         {notice && (
-          <p className="notice" role="status">
+          <p id="auth-notice" className="notice">
             {notice}
           </p>
         )}
@@ -207,7 +213,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             name="email"
             autoFocus
             aria-invalid={!!emailError || undefined}
-            aria-describedby={emailError ? 'email-error' : undefined}
+            aria-describedby={[emailError ? 'email-error' : '', notice ? 'auth-notice' : ''].join(' ').trim() || undefined}
           />
         </label>
         {emailError && (
