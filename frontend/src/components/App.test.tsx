@@ -91,6 +91,44 @@ describe("App and the tab's title", () => {
   });
 });
 
+describe('App on a narrow screen: Escape in the drawer\'s search', () => {
+  // One Escape both cleared the search (the browser's own, for a search
+  // field) and closed the drawer: the reader lost the list they had found.
+  afterEach(() => history.replaceState(null, '', '/'));
+
+  it('with text, clears it and leaves the drawer open; the next Escape closes it', async () => {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const { app } = setup();
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    act(() => app.setQuery('report'));
+    const search = mount.host.querySelector<HTMLInputElement>('input[aria-label="Search conversations"]')!;
+    search.focus();
+    const escape = () => {
+      const e = new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true });
+      act(() => void search.dispatchEvent(e));
+      return e;
+    };
+    const drawerOpen = () => !!mount.host.querySelector('nav.sidebar.open');
+    expect(escape().defaultPrevented).toBe(true); // the browser's own clearing is this one
+    expect(app.store.state.list.query).toBe('');
+    expect(drawerOpen()).toBe(true);
+    await act(async () => {
+      const pop = new Promise((resolve) => window.addEventListener('popstate', resolve, { once: true })); // the drawer's entry taken back
+      escape();
+      await pop;
+    });
+    expect(drawerOpen()).toBe(false);
+  });
+});
+
 describe('App on a narrow screen: the drawer and Back', () => {
   const B = 'bbbbbbbbbbbbbbbbbbbbbbbb';
   const C = 'cccccccccccccccccccccccc';

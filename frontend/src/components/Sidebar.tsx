@@ -64,6 +64,17 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
     app.navigate(path);
     onClose();
   };
+  /**
+   * clearOnEscape: an Escape in the search field with text clears it and
+   * is taken (the browser's own clearing of a search field came with the
+   * drawer closing on the same key); the next one closes the drawer.
+   */
+  const clearOnEscape = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key !== 'Escape' || !e.currentTarget.value || isImeKey(e)) return;
+    e.preventDefault();
+    e.stopPropagation();
+    app.setQuery('');
+  };
 
   return (
     <>
@@ -82,6 +93,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             ref={searchField}
             type="search"
             placeholder="Search conversations"
+            onKeyDown={clearOnEscape}
             aria-label="Search conversations"
             value={list.query}
             onChange={(e) => app.setQuery(e.target.value)}
