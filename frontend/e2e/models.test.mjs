@@ -402,9 +402,10 @@ describe('conversations longer than the context window', () => {
     const notes = page.locator('.msg-assistant .omitted-note');
     assert.equal(await notes.count(), 1);
     const note = notes.first();
-    assert.equal(await note.innerText(), 'Earlier messages were not sent to the model');
-    const title = await note.getAttribute('title');
+    assert.equal(await note.locator('[aria-hidden="true"]').innerText(), 'Earlier messages were not sent to the model');
+    const title = await note.locator('[aria-hidden="true"]').getAttribute('title');
     assert.match(title, new RegExp(`^${omitted} earlier messages? w(as|ere) left out of this answer's prompt`));
+    assert.equal(await note.locator('.sr-only').textContent(), `Earlier messages were not sent to the model: ${title}`, 'the count read, not only in the tooltip');
     assert.equal(await page.locator('.msg-assistant').last().locator('.omitted-note').count(), 1);
     await note.hover();
     await shot(page, '38-omitted-note');

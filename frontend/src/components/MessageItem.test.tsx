@@ -234,6 +234,25 @@ describe('MessageItem buttons whose message goes', () => {
   });
 });
 
+/** readText is el's text as a screen reader reads it: aria-hidden parts left out, visually hidden ones in. */
+function readText(el: Element): string {
+  if (el.getAttribute('aria-hidden') === 'true') return '';
+  return [...el.childNodes].map((n) => (n.nodeType === Node.TEXT_NODE ? n.textContent : n instanceof Element ? readText(n) : '')).join('');
+}
+
+describe('MessageItem of an answer with counts', () => {
+  // The prompt's tokens and how many messages the prompt left out were in
+  // title tooltips only, on elements that take no focus.
+  it('reads the prompt\'s tokens, the total and the messages left out, not only the tooltips', () => {
+    renderMessage(mount, answer({ usage: { promptTokens: 5478, completionTokens: 212, totalTokens: 5690 }, omittedMessages: 3 }));
+    const text = readText(mount.host.querySelector('article')!);
+    expect(text).toContain('This answer: 212 tokens. The prompt sent to the model (the conversation so far): 5,478 tokens. Total: 5,690.');
+    expect(text).toContain("Earlier messages were not sent to the model: 3 earlier messages were left out of this answer's prompt");
+    expect(text).not.toContain('212 tokensThis answer'); // the short visible form is not read as well
+    expect(mount.host.querySelector('.usage')?.querySelector('[title]')?.textContent).toBe('212 tokens'); // still shown, with its tooltip
+  });
+});
+
 describe('MessageItem buttons locked while focused', () => {
   // Disabled when another tab sent (an answer runs), a focused Edit or
   // Regenerate dropped the focus to the page (Chromium).

@@ -304,8 +304,12 @@ function OmittedNote({ omitted }: { omitted: number | undefined }) {
   const label = omittedLabel(omitted);
   if (!label) return null;
   return (
-    <p className="omitted-note" role="note" title={label.title} data-omitted={omitted}>
-      {label.text}
+    <p className="omitted-note" role="note" data-omitted={omitted}>
+      {/* The count was only in the tooltip, which neither a screen reader nor the keyboard reaches: read in full instead. */}
+      <span aria-hidden="true" title={label.title}>
+        {label.text}
+      </span>
+      <span className="sr-only">{`${label.text}: ${label.title}`}</span>
     </p>
   );
 }
@@ -313,8 +317,12 @@ function OmittedNote({ omitted }: { omitted: number | undefined }) {
 function Usage({ usage }: { usage: UsageCounts }) {
   const { text, title } = usageLabel(usage);
   return (
-    <span className="usage" title={title}>
-      {text}
+    <span className="usage">
+      {/* The prompt's tokens and the total were only in the tooltip, which a screen reader does not reach: read in full instead. */}
+      <span aria-hidden="true" title={title}>
+        {text}
+      </span>
+      <span className="sr-only">{title}</span>
     </span>
   );
 }
