@@ -187,6 +187,28 @@ describe('text', () => {
   });
 });
 
+describe('headings', () => {
+  // The conversation's title is the page's h1: an answer's # was an h1 too,
+  // its headings ranked with the page's own.
+  it.each([
+    ['# One', 'h3'],
+    ['## Two', 'h4'],
+    ['### Three', 'h5'],
+    ['#### Four', 'h6'],
+    ['###### Six', 'h6'],
+    ['Setext\n===', 'h3'],
+    ['Setext\n---', 'h4'],
+  ])('%j is an <%s>', (src, tag) => {
+    const html = renderMarkdown(src);
+    expect(html).toMatch(new RegExp(`^<${tag}>[^<]+</${tag}>\\s*$`));
+    expect(renderBlocks(src).join('')).toBe(html);
+  });
+
+  it('keeps the inline markup of a heading', () => {
+    expect(renderMarkdown('# A *b* `c`')).toContain('<h3>A <em>b</em> <code>c</code></h3>');
+  });
+});
+
 describe('links and images', () => {
   it('opens links in a new tab without opener', () => {
     const a = dom('[docs](https://example.com/a?b=1)').querySelector('a')!;

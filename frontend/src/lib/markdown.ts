@@ -76,6 +76,9 @@ function codeBlockHtml(lang: string, body: string): string {
   );
 }
 
+/** ANSWER_HEADING_SHIFT is how many levels an answer's headings go down: # is an h3. */
+const ANSWER_HEADING_SHIFT = 2;
+
 function createMarked(): Marked {
   const md = new Marked(
     markedHighlight({
@@ -96,6 +99,12 @@ function createMarked(): Marked {
       // Raw HTML in model output is text, never markup (the seed used he.encode).
       html(token: Tokens.HTML | Tokens.Tag) {
         return escapeHtml(token.text);
+      },
+      // An answer's headings rank under the page's (the conversation's
+      // title is its h1): # is an h3, and so on, h6 at most.
+      heading(token: Tokens.Heading) {
+        const level = Math.min(token.depth + ANSWER_HEADING_SHIFT, 6);
+        return `<h${level}>${this.parser.parseInline(token.tokens)}</h${level}>\n`;
       },
       code(token: Tokens.Code) {
         const body = (token.escaped ? token.text : escapeHtml(token.text)).replace(/\n$/, '');

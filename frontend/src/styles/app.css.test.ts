@@ -346,6 +346,19 @@ describe('app.css aria-disabled buttons', () => {
   });
 });
 
+describe('app.css answer headings', () => {
+  // lib/markdown.ts renders # as an h3 (the page's h1 is the conversation's
+  // title), #### and below as an h6: sizes from # down, none under the text's.
+  it('h3 to h6 shrink from # to ####, none smaller than the text', () => {
+    const rules = topRules();
+    const size = (tag: string) => parseFloat(rules.filter((r) => r.selector === `.md ${tag}`).map((r) => r.decls.get('font-size')).findLast(Boolean) ?? 'NaN');
+    const sizes = ['h3', 'h4', 'h5', 'h6'].map(size);
+    expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
+    expect(sizes[0]).toBeGreaterThan(1);
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('app.css under reduced motion', () => {
   // .sidebar.open's own transition outranked the media query's .sidebar:
   // the narrow screens' drawer still slid in.
