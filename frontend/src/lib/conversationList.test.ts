@@ -142,6 +142,48 @@ describe('ConversationList', () => {
     expect(app.store.state.list.nextCursor).toBe('');
   });
 
+  it("a hidden tab's search asks again only once it is shown", async () => {
+    // Every tab showing a search would spend the user's searches on frames
+    // of conversations it lacks: a hidden one holds its read until shown.
+    const all = [conv('c3', 'three topic', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')];
+    const list = (q: URLSearchParams) => ({ conversations: all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)), nextCursor: '' });
+    const { app, socket, calls } = setup({ path: '/', snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], list });
+    let visibility = 'hidden';
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+    try {
+      socket().open();
+      const ids = () => app.store.state.list.items.map((c) => c.id);
+      const searches = () => calls.filter((x) => x.url.startsWith('/api/conversations?') && x.url.includes('q=topic')).length;
+      await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(ids()).toEqual(['c3']));
+      const before = searches();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        all[1] = { ...all[1]!, title: 'two topic', updatedAt: '2026-01-09T00:00:00Z' };
+        socket().receive({ type: 'conversation', action: 'updated', conversation: all[1]! });
+        await vi.advanceTimersByTimeAsync(SEARCH_AGAIN_MS * 3);
+        expect(searches()).toBe(before); // hidden: nothing asked
+        visibility = 'visible';
+        document.dispatchEvent(new Event('visibilitychange'));
+        await vi.advanceTimersByTimeAsync(0);
+        expect(searches()).toBe(before + 1); // shown: the read held back
+        visibility = 'hidden';
+        document.dispatchEvent(new Event('visibilitychange'));
+        visibility = 'visible';
+        document.dispatchEvent(new Event('visibilitychange'));
+        await vi.advanceTimersByTimeAsync(SEARCH_AGAIN_MS);
+        expect(searches()).toBe(before + 1); // once
+      } finally {
+        vi.useRealTimers();
+      }
+      all.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+      await vi.waitFor(() => expect(ids()).toEqual(['c2', 'c3']));
+    } finally {
+      delete (document as { visibilityState?: unknown }).visibilityState;
+    }
+  });
+
   it('a search that fails shows none of the list before it as its result', async () => {
     const all = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')];
     const { app, socket } = setup({

@@ -28,7 +28,8 @@ export const SEARCH_RETRY_MAX_MS = 10_000;
  * for its first page after a frame of a conversation it does not show (see
  * ConversationList.searchAgain): every frame in that pause is answered by
  * that one read. Each read spends one of the user's searches
- * (CHATD_SEARCHES_PER_MINUTE, 30), so this spends at most 12 a minute.
+ * (CHATD_SEARCHES_PER_MINUTE, 30), so this spends at most 12 a minute, in
+ * a tab that is shown: a hidden tab's read waits until it is shown again.
  */
 export const SEARCH_AGAIN_MS = 5_000;
 
@@ -331,18 +332,43 @@ export class ConversationList {
    * nor for a list whose last load failed (its Retry reads it).
    */
   private searchAgain(): void {
-    if (this.searchAgainTimer !== undefined) return;
+    if (this.searchAgainTimer !== undefined || this.searchAgainWhenShown) return;
     this.searchAgainTimer = setTimeout(() => {
       this.searchAgainTimer = undefined;
-      const { appliedQuery, error } = this.store.state.list;
-      if (appliedQuery && error === null) void this.refreshHead();
+      if (document.visibilityState === 'hidden') {
+        // A hidden tab spends none of the user's searches (every tab
+        // showing a search would otherwise spend its own share): the read
+        // waits until the tab is shown again.
+        this.searchAgainWhenShown = true;
+        document.addEventListener('visibilitychange', this.onShownAgain);
+        return;
+      }
+      this.readSearchAgain();
     }, SEARCH_AGAIN_MS);
   }
 
-  /** cancelSearchAgain drops the pending searchAgain read. */
+  /** Whether a searchAgain read waits for the tab to be shown (onShownAgain). */
+  private searchAgainWhenShown = false;
+
+  /** onShownAgain makes the searchAgain read a hidden tab held back, once it is shown. */
+  private readonly onShownAgain = (): void => {
+    if (document.visibilityState === 'hidden') return;
+    this.cancelSearchAgain();
+    this.readSearchAgain();
+  };
+
+  /** readSearchAgain reads a search's head again (searchAgain), if a search is still shown and its list did not fail. */
+  private readSearchAgain(): void {
+    const { appliedQuery, error } = this.store.state.list;
+    if (appliedQuery && error === null) void this.refreshHead();
+  }
+
+  /** cancelSearchAgain drops the pending searchAgain read, also one waiting for the tab to be shown. */
   private cancelSearchAgain(): void {
     clearTimeout(this.searchAgainTimer);
     this.searchAgainTimer = undefined;
+    if (this.searchAgainWhenShown) document.removeEventListener('visibilitychange', this.onShownAgain);
+    this.searchAgainWhenShown = false;
   }
 
   /** applyIn applies c (see apply) only while the session of epoch lasts. */
