@@ -229,7 +229,7 @@ func validateSend(f *ClientFrame) *Error {
 	if f.ConversationID != "" && !persistence.ValidID(f.ConversationID) {
 		return Errorf(CodeInvalidField, "conversationId is not a valid id")
 	}
-	if f.Content == nil || len(bytes.TrimSpace([]byte(*f.Content))) == 0 {
+	if f.Content == nil || !HasVisible(*f.Content) {
 		return Errorf(CodeInvalidField, "content is required")
 	}
 	if n := len([]rune(*f.Content)); n > MaxContentChars {

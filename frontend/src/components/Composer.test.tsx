@@ -283,4 +283,24 @@ describe('Composer', () => {
     typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 1)); // over again: said again
     expect(said()).toEqual([over]);
   });
+
+  // JavaScript's trim() kept U+0085 (sent, then refused by the server) and
+  // dropped nothing of U+200B, U+2800 or U+3164 (stored as blank bubbles):
+  // the box's text must show something (lib/visible.ts, the server's rule).
+  it.each([
+    ['U+0085 next line', '\u0085', false],
+    ['U+200B zero width space', '\u200b', false],
+    ['U+2800 braille blank', '\u2800 ', false],
+    ['U+3164 Hangul filler', '\u3164', false],
+    ['U+FEFF byte order mark', '\ufeff', false],
+    ['a Hangul letter', '\u3131', true],
+  ])('a message of %s: can be sent %s', (_name, text, sendable) => {
+    const { send } = render();
+    const ta = mount.host.querySelector('textarea')!;
+    typeInto(ta, text);
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Send message"]')!;
+    expect(button.disabled).toBe(!sendable);
+    act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+    expect(send).toHaveBeenCalledTimes(sendable ? 1 : 0);
+  });
 });

@@ -16,6 +16,7 @@ import { NEW_CHAT } from '../lib/drafts';
 import { waitReason } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
+import { hasVisible } from '../lib/visible';
 import { Icon } from './icons';
 import { LengthCounter } from './LengthCounter';
 
@@ -85,7 +86,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
   const length = lengthStatus(text);
   const counterId = useId();
   const waitingId = useId();
-  const canSend = !streaming && !busy && !queued && !length.over && text.trim().length > 0;
+  const canSend = !streaming && !busy && !queued && !length.over && hasVisible(text);
 
   /**
    * backToBox puts the focus in the box after Send or Stop: the button is

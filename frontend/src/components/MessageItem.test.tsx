@@ -124,6 +124,27 @@ describe('MessageItem edit', () => {
   });
 });
 
+describe('MessageItem edit that shows nothing', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  // trim() kept U+0085 (sent, refused by the server) and U+200B, U+2800,
+  // U+3164 (stored as blank bubbles): lib/visible.ts, the server's rule.
+  it.each([['\u0085'], ['\u200b'], ['\u2800'], ['\u3164']])('of %j cannot be sent', (text) => {
+    const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
+    try {
+      renderMessage(mount, question);
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+      const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
+      typeInto(box.querySelector('textarea')!, text);
+      expect([...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!.disabled).toBe(true);
+      act(() => void box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+      expect(edit).not.toHaveBeenCalled();
+    } finally {
+      edit.mockRestore();
+    }
+  });
+});
+
 describe('MessageItem edit with an input method', () => {
   const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
 

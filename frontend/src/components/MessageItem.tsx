@@ -14,6 +14,7 @@ import type { ThinkingTimes } from '../lib/reasoning';
 import { omittedLabel, usageLabel } from '../lib/usage';
 import { sayPolitely } from '../lib/politeStatus';
 import { PENDING_PREFIX } from '../lib/thread';
+import { hasVisible } from '../lib/visible';
 import { Icon } from './icons';
 import { LengthCounter } from './LengthCounter';
 import { COPIED_MS, Markdown } from './Markdown';
@@ -392,7 +393,7 @@ function EditBox({
   const length = lengthStatus(text);
   const counterId = useId();
   const lockedId = useId();
-  const ok = !!text.trim() && !length.over && !locked;
+  const ok = hasVisible(text) && !length.over && !locked;
   const ref = useRef<HTMLTextAreaElement>(null);
   const touch = useCoarsePointer();
   useEffect(() => {

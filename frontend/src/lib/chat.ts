@@ -42,6 +42,7 @@ import { Revocations } from './revocation';
 import { resumePoint } from './thread';
 import { Toaster } from './toasts';
 import { backoffDelay, requestOrder, type TransportKind } from './transport';
+import { hasVisible } from './visible';
 
 export { errorText } from './errors';
 
@@ -1085,7 +1086,7 @@ export class ChatApp {
    * (cancelNewChat).
    */
   async send(text: string): Promise<void> {
-    if (!text.trim() || !this.connection.transport) return;
+    if (!hasVisible(text) || !this.connection.transport) return;
     const id = this.openId;
     if (id) {
       await this.thread(id).sendAfterLeaf(text, draftKey(id));
@@ -1333,7 +1334,7 @@ export class ChatApp {
   async editAndResend(messageId: string, text: string): Promise<void> {
     const id = this.openId;
     const m = id ? this.store.state.threads[id]?.messages[messageId] : undefined;
-    if (!id || !m || !text.trim()) return;
+    if (!id || !m || !hasVisible(text)) return;
     // parentMessageId "" asks for a new root (an edit of the first message).
     await this.thread(id).send(text, m.parentId, null);
   }
