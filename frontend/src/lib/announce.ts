@@ -27,6 +27,24 @@ export function plainText(markdown: string): string {
   return (t.content.textContent ?? '').replace(/\s+/g, ' ').trim();
 }
 
+/** segmenter splits text into words in any script (Intl.Segmenter); undefined where the browser has none. */
+let segmenter: Intl.Segmenter | undefined;
+
+/**
+ * wordCount counts the words of text as a reader would: Chinese, Japanese
+ * or Thai, written without spaces, have words too (a 1,080-character
+ * Chinese answer was "1 word"), and punctuation alone is none. Without
+ * Intl.Segmenter it counts what spaces separate.
+ */
+export function wordCount(text: string): number {
+  if (!text) return 0;
+  if (typeof Intl.Segmenter !== 'function') return text.split(' ').length;
+  segmenter ??= new Intl.Segmenter(undefined, { granularity: 'word' });
+  let n = 0;
+  for (const s of segmenter.segment(text)) if (s.isWordLike) n++;
+  return n;
+}
+
 /**
  * answerAnnouncement says an ended answer: that it ended, its length in
  * words and, when it did not end by itself, why; a failed one what to do
@@ -34,8 +52,7 @@ export function plainText(markdown: string): string {
  * often written for its operator (they are under the answer's Details).
  */
 export function answerAnnouncement(m: Message): string {
-  const text = m.content ? plainText(m.content) : '';
-  const words = text ? text.split(' ').length : 0;
+  const words = m.content ? wordCount(plainText(m.content)) : 0;
   const length = words ? `, ${words} ${words === 1 ? 'word' : 'words'}` : '';
   const parts: string[] = [];
   if (m.status === 'cancelled') parts.push(`Answer stopped${length}.`);
