@@ -182,6 +182,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
                 edited('name');
               }}
               autoComplete="name"
+              dir="auto"
               maxLength={100}
               name="name"
               aria-invalid={!!nameError || undefined}

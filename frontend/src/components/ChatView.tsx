@@ -120,7 +120,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
             <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={onOpenSidebar}>
               <Icon name="menu" />
             </button>
-            <h1 className="chat-title" title={title}>
+            <h1 className="chat-title" title={title} dir="auto">
               {title}
             </h1>
             <div className="chat-tools">

@@ -167,6 +167,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
           placeholder={touch ? 'Send a message' : 'Send a message (Enter to send, Shift+Enter for a new line)'}
           enterKeyHint={touch ? 'enter' : 'send'}
           aria-label="Message"
+          dir="auto"
           aria-describedby={describedBy || undefined}
           aria-invalid={length.over || undefined}
           rows={1}

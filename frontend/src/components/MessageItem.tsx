@@ -333,10 +333,15 @@ function UserText({ text }: { text: string }) {
   const long = isLongMessage(text);
   const [open, setOpen] = useState(false);
   const id = useId();
-  if (!long) return <div className="msg-text">{text}</div>;
+  if (!long)
+    return (
+      <div className="msg-text" dir="auto">
+        {text}
+      </div>
+    );
   return (
     <div className={`msg-text collapsible${open ? ' expanded' : ''}`}>
-      <div id={id} className="msg-text-body">
+      <div id={id} className="msg-text-body" dir="auto">
         {text}
       </div>
       <button type="button" className="link-button show-more" aria-expanded={open} aria-controls={id} onClick={() => setOpen(!open)}>
@@ -422,6 +427,7 @@ function EditBox({
         onKeyDown={onKey}
         enterKeyHint={touch ? 'enter' : 'send'}
         aria-label="Edit your message"
+        dir="auto"
         aria-describedby={[length.show ? counterId : '', locked ? lockedId : ''].join(' ').trim() || undefined}
         aria-invalid={length.over || undefined}
         rows={3}

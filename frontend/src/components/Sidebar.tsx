@@ -95,6 +95,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             placeholder="Search conversations"
             onKeyDown={clearOnEscape}
             aria-label="Search conversations"
+            dir="auto"
             value={list.query}
             onChange={(e) => app.setQuery(e.target.value)}
             maxLength={MAX_SEARCH_CHARS}
@@ -189,7 +190,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
           }
         >
           <p>
-            “{confirm.title || 'New chat'}” and all its messages will be deleted. This cannot be undone.
+            “<bdi>{confirm.title || 'New chat'}</bdi>” and all its messages will be deleted. This cannot be undone.
           </p>
         </Dialog>
       )}
@@ -373,6 +374,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
           onBlur={save}
           maxLength={200}
           aria-label="Conversation title"
+          dir="auto"
         />
       </li>
     );
@@ -388,6 +390,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
           onOpen();
         }}
         title={c.title || 'New chat'}
+        dir="auto"
       >
         {c.title || 'New chat'}
       </a>

@@ -54,7 +54,7 @@ export function Thinking({ reasoning, times, thinkingNow }: ThinkingProps) {
         <span className="thinking-label">{label.text}</span>
       </button>
       {open && (
-        <div id={id} ref={textRef} className="thinking-text" role="region" aria-label="Thinking" onScroll={onScroll}>
+        <div id={id} ref={textRef} className="thinking-text" dir="auto" role="region" aria-label="Thinking" onScroll={onScroll}>
           {reasoning}
         </div>
       )}

@@ -370,3 +370,31 @@ describe('task lists', () => {
     expect(sanitize('<input type="text"><input type="checkbox" disabled>')).not.toContain('<input');
   });
 });
+
+describe('the direction of an answer\'s text', () => {
+  // Laid out left to right, a Hebrew line's trailing "!" showed at its
+  // start and mixed runs were misordered. Each block takes the direction
+  // of its own text; code and math read left to right inside right-to-left text.
+  const answer = 'שלום עולם!\n\nEnglish paragraph.\n\n- פריט `x()` ראשון\n- second item\n\n> ציטוט\n\n| עמודה | b |\n|---|---|\n| 1 | 2 |\n\n```js\nconst a = 1;\n```\n\n$x^2$ ו-$$\ny\n$$';
+
+  it('gives each paragraph, heading, list, item, quote, table and cell dir=auto, inline code dir=auto, code blocks and math dir=ltr', () => {
+    const el = dom(`# כותרת\n\n${answer}`);
+    const dirs = (sel: string) => [...el.querySelectorAll(sel)].map((n) => n.getAttribute('dir'));
+    expect(dirs('h1')).toEqual(['auto']);
+    expect(dirs('p').every((d) => d === 'auto')).toBe(true);
+    expect(dirs('ul, li, blockquote, table, th, td').every((d) => d === 'auto')).toBe(true);
+    expect(dirs('li code')).toEqual(['auto']);
+    expect(dirs('.code-block')).toEqual(['ltr']);
+    expect(dirs('pre, pre code')).toEqual([null, null]); // within the code block's ltr
+    expect(dirs('.katex').length).toBeGreaterThan(0);
+    expect(dirs('.katex').every((d) => d === 'ltr')).toBe(true);
+  });
+
+  it('is the same while the answer streams, an open code block included', () => {
+    const growing = renderBlocks('שלום!\n\n```js\nconst a', true).join('');
+    const el = document.createElement('div');
+    el.innerHTML = growing;
+    expect(el.querySelector('p')?.getAttribute('dir')).toBe('auto');
+    expect(el.querySelector('.code-block')?.getAttribute('dir')).toBe('ltr');
+  });
+});

@@ -70,7 +70,7 @@ function codeBlockHtml(lang: string, body: string): string {
   const cls = lang ? `hljs language-${escapeHtml(lang)}` : 'hljs';
   const label = escapeHtml(lang || 'text');
   return (
-    `<div class="code-block"><div class="code-head"><span class="code-lang">${label}</span>` +
+    `<div class="code-block" dir="ltr"><div class="code-head"><span class="code-lang">${label}</span>` +
     `<button type="button" class="code-copy" aria-label="Copy ${label} code">Copy</button></div>` +
     `<pre><code class="${cls}">${body}\n</code></pre></div>\n`
   );
@@ -145,6 +145,25 @@ const md = createMarked();
 
 let purifier: ReturnType<typeof DOMPurify> | null = null;
 
+/** The elements of an answer that take the direction of their own text (see textDirection). */
+const OWN_DIRECTION = new Set(['P', 'LI', 'UL', 'OL', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'BLOCKQUOTE', 'TABLE', 'TH', 'TD']);
+
+/**
+ * textDirection is the dir an element of an answer is given: 'auto' for a
+ * paragraph, heading, list, item, quote, table or cell, laid out right to
+ * left when its first strong character is Arabic or Hebrew, each for
+ * itself (an answer may mix scripts; a Hebrew word's trailing "!" was
+ * shown at its start), and for inline code (isolated: its punctuation is
+ * not reordered with the text around it); 'ltr' for math, and code blocks
+ * (codeBlockHtml), which read left to right whatever the text around them.
+ */
+function textDirection(el: Element): 'auto' | 'ltr' | null {
+  if (OWN_DIRECTION.has(el.tagName)) return 'auto';
+  if (el.tagName === 'CODE') return el.parentElement?.tagName === 'PRE' ? null : 'auto';
+  if (['katex', 'katex-error', 'math-block'].some((c) => el.classList.contains(c))) return 'ltr';
+  return null;
+}
+
 function getPurifier(): ReturnType<typeof DOMPurify> {
   if (purifier) return purifier;
   const p = DOMPurify(window);
@@ -156,6 +175,8 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
         el.setAttribute('rel', 'noopener noreferrer');
       }
     }
+    const dir = textDirection(el);
+    if (dir) el.setAttribute('dir', dir);
   });
   purifier = p;
   return p;
