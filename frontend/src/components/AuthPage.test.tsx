@@ -284,3 +284,42 @@ describe('AuthPage with a full-width address (a Japanese IME)', () => {
     expect(register).toHaveBeenCalledWith('ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'a long password 123', 'ada');
   });
 });
+
+describe('AuthPage name counted as the server counts it (code points)', () => {
+  // Its maxLength={100} counted UTF-16 units: a name of 60 emoji (valid)
+  // was cut to 50, silently, or an emoji family cut in two.
+  function renderRegister() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const register = vi.spyOn(app, 'register').mockResolvedValue(undefined);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="register" />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    return { register, submit: () => act(async () => mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!.click()) };
+  }
+
+  it('keeps a name of 60 emoji whole and sends it', async () => {
+    const { register, submit } = renderRegister();
+    const name = '\u{1F600}'.repeat(60);
+    type('name', name);
+    expect(mount.host.querySelector<HTMLInputElement>('input[name="name"]')!.maxLength).toBe(-1);
+    await submit();
+    expect(register).toHaveBeenCalledWith('ada@example.com', 'a long password 123', name);
+  });
+
+  it('refuses a name over 100 characters, saying why by the field, which takes the focus', async () => {
+    const { register, submit } = renderRegister();
+    type('name', 'a'.repeat(101));
+    await submit();
+    expect(register).not.toHaveBeenCalled();
+    const input = mount.host.querySelector<HTMLInputElement>('input[name="name"]')!;
+    expect(document.activeElement).toBe(input);
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(input.getAttribute('aria-describedby')!)?.textContent).toBe('101 / 100 characters: too long. Shorten it by 1 character.');
+  });
+});

@@ -5,8 +5,10 @@ import { useApp, useAppState } from '../hooks/app';
 import { useFocusSoon } from '../hooks/useFocusSoon';
 import { ApiError } from '../lib/api';
 import { errorText, formatWait } from '../lib/errors';
+import { MAX_NAME_CHARS, lengthStatus } from '../lib/limits';
 import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
 import { sayPolitely } from '../lib/politeStatus';
+import { LengthCounter } from './LengthCounter';
 
 /**
  * addressWide says whether a 429 bounds the client's network address as a
@@ -116,6 +118,10 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const emailError = (checked ? emailProblem(email) : null) ?? refusedText('email');
   const passwordError = (checked ? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.') : null) ?? refusedText('password');
   const nameError = refusedText('name');
+  // Counted as the server counts it (code points, trimmed, composed): the
+  // field's maxLength counted UTF-16 units and cut a pasted name, even
+  // inside an emoji. Over the limit the form is not sent, and says why.
+  const nameLength = lengthStatus(name.trim().normalize('NFC'), MAX_NAME_CHARS, MAX_NAME_CHARS - 10, 'field');
   /** edited drops the server's refusal of a field once that field changes. */
   const edited = (field: AuthField) => {
     if (refused?.field === field) setRefused(null);
@@ -130,6 +136,10 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
     setError(null);
     setRefused(null);
     setChecked(true);
+    if (mode === 'register' && nameLength.over) {
+      form.querySelector<HTMLInputElement>('input[name=name]')?.focus(); // its counter says why
+      return;
+    }
     const bad = emailProblem(email) ?? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.');
     if (bad) {
       // Focus the first field in error: its explanation is read with it.
@@ -183,13 +193,13 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
               }}
               autoComplete="name"
               dir="auto"
-              maxLength={100}
               name="name"
-              aria-invalid={!!nameError || undefined}
-              aria-describedby={nameError ? 'name-error' : undefined}
+              aria-invalid={!!nameError || nameLength.over || undefined}
+              aria-describedby={[nameError ? 'name-error' : '', nameLength.show ? 'name-length' : ''].join(' ').trim() || undefined}
             />
           </label>
         )}
+        {mode === 'register' && <LengthCounter id="name-length" length={nameLength} className="counter field-counter" />}
         {nameError && (
           <p id="name-error" className="form-error field-error">
             {nameError}

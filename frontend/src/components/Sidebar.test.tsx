@@ -358,7 +358,6 @@ describe('Sidebar search', () => {
       ),
     );
     const search = mount.host.querySelector<HTMLInputElement>('input[type="search"]')!;
-    expect(search.maxLength).toBe(200);
     expect(search.getAttribute('aria-invalid')).toBe('true');
     expect(document.getElementById(search.getAttribute('aria-describedby')!)?.textContent).toBe('Could not search: Too many requests (try again in 20 seconds) Retry');
     expect(mount.host.querySelector('nav [role="status"]:not(.status-line)')?.textContent).toBe('Search for “go” failed: Too many requests (try again in 20 seconds)');
@@ -515,5 +514,58 @@ describe('ChatLayout', () => {
     expect(nav().classList.contains('open')).toBe(true);
     key(search, 'Escape');
     expect(nav().classList.contains('open')).toBe(false);
+  });
+});
+
+describe('Sidebar fields counted as the server counts them (code points)', () => {
+  // Their maxLength counted UTF-16 units: 195 letters and 👨‍👩‍👧 (200
+  // characters for the server) lost the last person and kept a dangling
+  // joiner, and 150 emoji (a valid title) were cut to 100, silently.
+  const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}';
+
+  it.each([
+    ['195 letters and an emoji family (200 characters)', 'a'.repeat(195) + family],
+    ['150 emoji', '\u{1F600}'.repeat(150)],
+  ])('a title of %s is kept whole and saved', (_name, title) => {
+    const { rename } = render();
+    const input = startRename(title);
+    expect(input.maxLength).toBe(-1); // no cut by the browser
+    act(() => void input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+    expect(rename).toHaveBeenCalledWith('c1', title);
+  });
+
+  it('a title over 200 characters is refused, saying why, and the field stays until it is shortened or given up', () => {
+    const { rename } = render();
+    const input = startRename('\u{1F600}'.repeat(201));
+    act(() => void input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+    expect(document.activeElement).toBe(input);
+    act(() => input.blur()); // a blur saves a title: not this one
+    expect(rename).not.toHaveBeenCalled();
+    expect(input.isConnected).toBe(true);
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(input.getAttribute('aria-describedby')!)?.textContent).toBe('201 / 200 characters: too long. Shorten it by 1 character.');
+  });
+
+  it('a search is cut to 200 characters, never inside one', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const setQuery = vi.spyOn(app, 'setQuery').mockImplementation(() => undefined);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const search = mount.host.querySelector<HTMLInputElement>('input[type="search"]')!;
+    expect(search.maxLength).toBe(-1);
+    const type = (value: string) =>
+      act(() => {
+        Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(search, value);
+        search.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+    type('\u{1F600}'.repeat(150));
+    expect(setQuery).toHaveBeenLastCalledWith('\u{1F600}'.repeat(150));
+    type('a'.repeat(197) + family);
+    expect(setQuery).toHaveBeenLastCalledWith('a'.repeat(197));
   });
 });

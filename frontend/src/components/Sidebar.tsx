@@ -2,18 +2,19 @@
 // search, new chat, inline rename, delete with confirmation; below it the
 // account's controls (the account dialog, theme, sign out).
 
-import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
+import { memo, useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useFocusAfterGone, useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { useTheme } from '../hooks/useTheme';
 import { isImeKey } from '../lib/ime';
-import { MAX_SEARCH_CHARS } from '../lib/limits';
+import { MAX_SEARCH_CHARS, MAX_TITLE_CHARS, clipChars, lengthStatus } from '../lib/limits';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
 import type { AppState } from '../lib/state';
 import { AccountDialog } from './AccountDialog';
 import { Dialog } from './Dialog';
 import { Icon } from './icons';
+import { LengthCounter } from './LengthCounter';
 import { StatusLine } from './StatusLine';
 
 /** Sidebar renders the conversation list and the account controls. */
@@ -97,8 +98,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             aria-label="Search conversations"
             dir="auto"
             value={list.query}
-            onChange={(e) => app.setQuery(e.target.value)}
-            maxLength={MAX_SEARCH_CHARS}
+            onChange={(e) => app.setQuery(clipChars(e.target.value, MAX_SEARCH_CHARS))}
             aria-invalid={!!searchError || undefined}
             aria-describedby={searchError ? 'search-error' : undefined}
           />
@@ -308,6 +308,9 @@ function ListRetry({ to }: { to: RefObject<HTMLElement | null> }) {
   );
 }
 
+/** TITLE_COUNTER_FROM is the title's length from which its counter shows. */
+const TITLE_COUNTER_FROM = MAX_TITLE_CHARS - 20;
+
 interface ItemProps {
   c: Conversation;
   active: boolean;
@@ -327,6 +330,11 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   const renameButton = useRef<HTMLButtonElement>(null);
   /** The rename ended from the keyboard (Enter, Escape): the focus goes back to the Rename button. */
   const refocus = useRef(false);
+  // Counted as the server counts it (code points, trimmed): the field's
+  // maxLength counted UTF-16 units and cut a pasted title, even inside an
+  // emoji. Over the limit it is not saved, and says so; Escape gives it up.
+  const length = lengthStatus(title.trim(), MAX_TITLE_CHARS, TITLE_COUNTER_FROM, 'field');
+  const counterId = useId();
 
   useEffect(() => {
     if (editing) {
@@ -341,6 +349,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   }, [editing]);
 
   function save() {
+    if (length.over) return; // the counter under the field says why
     setEditing(false);
     const t = title.trim();
     if (t && t !== started.current.trim() && t !== c.title) void app.rename(c.id, t);
@@ -352,6 +361,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
       // Without preventDefault the key's press would land on the Rename
       // button the focus moves to, and click it: the field would open again.
       e.preventDefault();
+      if (length.over) return;
       refocus.current = true;
       save();
     } else if (e.key === 'Escape' && !isImeKey(e)) {
@@ -372,10 +382,12 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
           onChange={(e) => setTitle(e.target.value)}
           onKeyDown={onKey}
           onBlur={save}
-          maxLength={200}
           aria-label="Conversation title"
           dir="auto"
+          aria-describedby={length.show ? counterId : undefined}
+          aria-invalid={length.over || undefined}
         />
+        <LengthCounter id={counterId} length={length} className="counter title-counter" />
       </li>
     );
   }

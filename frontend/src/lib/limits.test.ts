@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, charCount, isLongMessage, lengthStatus } from './limits';
+import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, charCount, clipChars, isLongMessage, lengthStatus } from './limits';
 
 describe('lengthStatus', () => {
   const cases: Array<{ name: string; text: string; show: boolean; over: boolean; words?: RegExp }> = [
@@ -46,6 +46,29 @@ describe('the system prompt limit', () => {
       over: true,
       text: '8,001 / 8,000 characters: too long to save. Shorten it by 1 character.',
       alert: 'Over the limit of 8,000 characters: too long to save.',
+    });
+  });
+});
+
+describe('clipChars', () => {
+  const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'; // 👨‍👩‍👧: 5 code points, 8 UTF-16 units
+  it.each([
+    ['under the limit in code points, over it in UTF-16 units: kept whole', '\u{1F600}'.repeat(150), 200, '\u{1F600}'.repeat(150)],
+    ['over the limit: cut to it', 'a'.repeat(201), 200, 'a'.repeat(200)],
+    ['an emoji family across the limit: left out whole, no dangling joiner', 'a'.repeat(197) + family, 200, 'a'.repeat(197)],
+    ['an emoji family within the limit: kept', 'a'.repeat(195) + family, 200, 'a'.repeat(195) + family],
+  ])('%s', (_name, text, max, want) => {
+    expect(clipChars(text, max)).toBe(want);
+  });
+});
+
+describe('a one-line field\'s limit', () => {
+  it('is counted in code points and refused over it with the excess', () => {
+    expect(lengthStatus('\u{1F600}'.repeat(150), 200, 180, 'field')).toMatchObject({ over: false, show: false });
+    expect(lengthStatus('a'.repeat(202), 200, 180, 'field')).toMatchObject({
+      over: true,
+      text: '202 / 200 characters: too long. Shorten it by 2 characters.',
+      alert: 'Over the limit of 200 characters.',
     });
   });
 });

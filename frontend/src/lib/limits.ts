@@ -11,6 +11,12 @@ export const MAX_SYSTEM_PROMPT_CHARS = 8000;
 /** MAX_SEARCH_CHARS is the server's limit on a search's text (docs/api.md, `q`). */
 export const MAX_SEARCH_CHARS = 200;
 
+/** MAX_TITLE_CHARS is the server's limit on a conversation's title, trimmed (docs/api.md). */
+export const MAX_TITLE_CHARS = 200;
+
+/** MAX_NAME_CHARS is the server's limit on a user's name, trimmed (docs/api.md, register). */
+export const MAX_NAME_CHARS = 100;
+
 /** COUNTER_FROM is the length from which the counter shows. */
 export const COUNTER_FROM = 28000;
 
@@ -19,6 +25,27 @@ export function charCount(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
+}
+
+/**
+ * clipChars returns text cut to at most max code points, never inside a
+ * code point nor, where the browser can tell (Intl.Segmenter), inside a
+ * character made of several (an emoji family, a letter and its accents).
+ * A text box's maxLength counts UTF-16 units: it cut an emoji in two.
+ */
+export function clipChars(text: string, max: number): string {
+  if (text.length <= max) return text; // UTF-16 units: at most as many code points
+  const points = [...text];
+  if (points.length <= max) return text;
+  const cut = points.slice(0, max).join('');
+  if (typeof Intl.Segmenter !== 'function') return cut;
+  let end = 0;
+  for (const g of new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(text)) {
+    const next = g.index + g.segment.length;
+    if (next > cut.length) break;
+    end = next;
+  }
+  return text.slice(0, end);
 }
 
 /** LengthStatus is what the composer shows about a text's length. */
@@ -43,10 +70,13 @@ const characters = (n: number) => `${fmt(n)} character${n === 1 ? '' : 's'}`;
 
 /**
  * LengthKind is what the text is, for the words over the limit: a message
- * (sent: it can be split into several) or a system prompt (saved: one
- * text, only shortened).
+ * (sent: it can be split into several), a system prompt (saved: one
+ * text, only shortened) or a one-line field (a title, a name).
  */
-export type LengthKind = 'message' | 'systemPrompt';
+export type LengthKind = 'message' | 'systemPrompt' | 'field';
+
+/** overWords says why a text over the limit cannot go. */
+const overWords: Record<LengthKind, string> = { message: 'too long to send.', systemPrompt: 'too long to save.', field: 'too long.' };
 
 /** lengthStatus describes text against the limit. */
 export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNTER_FROM, kind: LengthKind = 'message'): LengthStatus {
@@ -55,12 +85,10 @@ export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNT
   if (text.length < from) return { count: text.length, show: false, over: false, text: '', alert: '' };
   const count = charCount(text);
   const over = count > max;
-  const words = !over
-    ? `${fmt(count)} / ${fmt(max)} characters`
-    : kind === 'systemPrompt'
-      ? `${fmt(count)} / ${fmt(max)} characters: too long to save. Shorten it by ${characters(count - max)}.`
-      : `${fmt(count)} / ${fmt(max)} characters: too long to send. Remove ${characters(count - max)}, or split it into several messages.`;
-  const alert = !over ? '' : `Over the limit of ${fmt(max)} characters: too long to ${kind === 'systemPrompt' ? 'save' : 'send'}.`;
+  const excess = characters(count - max);
+  const fix = kind === 'message' ? `Remove ${excess}, or split it into several messages.` : `Shorten it by ${excess}.`;
+  const words = !over ? `${fmt(count)} / ${fmt(max)} characters` : `${fmt(count)} / ${fmt(max)} characters: ${overWords[kind]} ${fix}`;
+  const alert = !over ? '' : kind === 'field' ? `Over the limit of ${fmt(max)} characters.` : `Over the limit of ${fmt(max)} characters: ${overWords[kind]}`;
   return { count, show: count >= from, over, text: words, alert };
 }
 
