@@ -12,6 +12,7 @@
 import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent, type MouseEvent, type SyntheticEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox, useCoarsePointer } from '../hooks/composerBox';
+import { useAutoGrow } from '../hooks/useAutoGrow';
 import { NEW_CHAT } from '../lib/drafts';
 import { waitReason } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
@@ -71,12 +72,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
     if (streaming) stopShownAt.current = Date.now();
   }, [streaming]);
 
-  useLayoutEffect(() => {
-    const ta = ref.current;
-    if (!ta) return;
-    ta.style.height = 'auto';
-    ta.style.height = `${Math.min(ta.scrollHeight, 240)}px`;
-  }, [text]);
+  useAutoGrow(ref, text);
 
   useLayoutEffect(() => {
     // Focus for keyboards and mice; on touch screens it would pop the keyboard up.

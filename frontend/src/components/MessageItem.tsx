@@ -3,6 +3,7 @@
 import { memo, useContext, useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox, useCoarsePointer } from '../hooks/composerBox';
+import { useAutoGrow } from '../hooks/useAutoGrow';
 import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
@@ -401,6 +402,7 @@ function EditBox({
   const ok = hasVisible(text) && !length.over && !locked;
   const ref = useRef<HTMLTextAreaElement>(null);
   const touch = useCoarsePointer();
+  useAutoGrow(ref, text); // from its three rows, as tall as its text up to the composer's cap
   useEffect(() => {
     const ta = ref.current;
     if (!ta || (reopened && document.activeElement && document.activeElement !== document.body)) return;
