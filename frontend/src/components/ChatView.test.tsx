@@ -360,8 +360,9 @@ describe('ChatView edit box when the shown branch changes elsewhere', () => {
     const box = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea');
     expect(box?.value).toBe('Second, as I mean it');
     expect(document.activeElement).toBe(box);
-    // Cancelled, then opened again: a new edit, of the version shown.
+    // Cancelled (its changes discarded, when asked), then opened again: a new edit, of the version shown.
     act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Cancel')!.click());
+    act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Discard')!.click());
     act(() => mount.host.querySelector<HTMLButtonElement>('[data-message-id="q2b"] button[aria-label="Edit message"]')!.click());
     expect(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')?.value).toBe('Second, again');
     const again = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!;

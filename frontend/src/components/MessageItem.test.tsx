@@ -124,6 +124,60 @@ describe('MessageItem edit', () => {
   });
 });
 
+describe('MessageItem edit with changed text', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+  const escape = (el: Element) => act(() => void el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true })));
+  const buttonNamed = (name: string) => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === name);
+
+  function openAndChange() {
+    renderMessage(mount, question);
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+    const ta = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!;
+    typeInto(ta, 'A better question');
+    return ta;
+  }
+
+  // Escape and Cancel threw the edited text away at once.
+  it.each([
+    ['Escape', (ta: HTMLTextAreaElement) => escape(ta)],
+    ['Cancel', () => act(() => buttonNamed('Cancel')!.click())],
+  ])('%s asks before discarding it; Keep editing (or Escape) goes back to the text, kept', (_name, close) => {
+    const ta = openAndChange();
+    close(ta);
+    const question = mount.host.querySelector<HTMLElement>('.edit-box [role="group"]')!;
+    expect(document.getElementById(question.getAttribute('aria-labelledby')!)?.textContent).toBe('Discard your changes?');
+    expect(document.activeElement).toBe(buttonNamed('Keep editing'));
+    escape(document.activeElement!);
+    expect(mount.host.querySelector('.edit-box [role="group"]')).toBeNull();
+    expect(document.activeElement).toBe(ta);
+    expect(ta.value).toBe('A better question');
+    close(ta);
+    act(() => buttonNamed('Keep editing')!.click());
+    expect(document.activeElement).toBe(ta);
+    expect(ta.value).toBe('A better question');
+  });
+
+  it('Discard closes the box, the focus back on the Edit button, and the next edit starts from the message', () => {
+    const ta = openAndChange();
+    escape(ta);
+    act(() => buttonNamed('Discard')!.click());
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Edit message');
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+    expect(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!.value).toBe('A question');
+  });
+
+  it.each([
+    ['changed back to the message', 'A question'],
+    ['emptied', ''],
+  ])('%s, closes at once: nothing to lose', (_name, text) => {
+    const ta = openAndChange();
+    typeInto(ta, text);
+    escape(ta);
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+  });
+});
+
 describe('MessageItem edit that shows nothing', () => {
   const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
 

@@ -164,6 +164,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {editing ? (
         <EditBox
           initial={reopened?.text ?? message.content}
+          original={reopened?.original ?? message.content}
           reopened={!!reopened}
           locked={locked}
           onChange={(text) => app.edits.type(message.conversationId, message.parentId, text)}
@@ -378,10 +379,13 @@ function QueuedNote({ conversationId, clientMessageId }: { conversationId: strin
  * Reopened (in place of a version that went away with the box), it takes
  * the focus only from the page, where the focus fell, not from elsewhere.
  * Enter sends, Shift+Enter adds a line; on a touch screen (no Shift+Enter
- * on its keyboard) Enter adds a line and its Send button sends.
+ * on its keyboard) Enter adds a line and its Send button sends. Cancel or
+ * Escape with the text changed from the message's (original) asks first
+ * whether to discard it (DiscardQuestion): they threw the edit away.
  */
 function EditBox({
   initial,
+  original,
   reopened,
   locked,
   onChange,
@@ -389,6 +393,7 @@ function EditBox({
   onSubmit,
 }: {
   initial: string;
+  original: string;
   reopened: boolean;
   locked: boolean;
   onChange: (text: string) => void;
@@ -403,6 +408,16 @@ function EditBox({
   const ref = useRef<HTMLTextAreaElement>(null);
   const touch = useCoarsePointer();
   useAutoGrow(ref, text); // from its three rows, as tall as its text up to the composer's cap
+  /** Cancel or Escape asked what to do with the changed text. */
+  const [asking, setAsking] = useState(false);
+  function cancel() {
+    if (hasVisible(text) && text !== original) setAsking(true);
+    else onCancel();
+  }
+  function keepEditing() {
+    setAsking(false);
+    ref.current?.focus();
+  }
   useEffect(() => {
     const ta = ref.current;
     if (!ta || (reopened && document.activeElement && document.activeElement !== document.body)) return;
@@ -411,7 +426,7 @@ function EditBox({
   }, []);
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Escape') {
-      if (!isImeKey(e)) onCancel(); // an Escape cancelling a conversion is the input method's
+      if (!isImeKey(e)) cancel(); // an Escape cancelling a conversion is the input method's
     } else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e) && (!touch || e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       if (ok) onSubmit(text);
@@ -425,6 +440,7 @@ function EditBox({
         onChange={(e) => {
           setText(e.target.value);
           onChange(e.target.value);
+          setAsking(false);
         }}
         onKeyDown={onKey}
         enterKeyHint={touch ? 'enter' : 'send'}
@@ -438,14 +454,49 @@ function EditBox({
       <p id={lockedId} className="counter edit-locked" role="status">
         {locked ? 'A message or an answer is on its way: send this once it is done.' : ''}
       </p>
-      <div className="edit-actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="button" className="primary" disabled={!ok} onClick={() => onSubmit(text)}>
-          Send
-        </button>
-      </div>
+      {asking ? (
+        <DiscardQuestion onDiscard={onCancel} onKeep={keepEditing} />
+      ) : (
+        <div className="edit-actions">
+          <button type="button" onClick={cancel}>
+            Cancel
+          </button>
+          <button type="button" className="primary" disabled={!ok} onClick={() => onSubmit(text)}>
+            Send
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * DiscardQuestion asks, in place of the edit box's buttons, whether to
+ * throw its changed text away; Keep editing, which takes the focus, is the
+ * answer of Escape too (the focus goes back to the text).
+ */
+function DiscardQuestion({ onDiscard, onKeep }: { onDiscard: () => void; onKeep: () => void }) {
+  const id = useId();
+  const keep = useRef<HTMLButtonElement>(null);
+  useEffect(() => keep.current?.focus(), []);
+  return (
+    <div
+      className="edit-actions edit-discard"
+      role="group"
+      aria-labelledby={id}
+      onKeyDown={(e) => {
+        if (e.key !== 'Escape') return;
+        e.preventDefault();
+        onKeep();
+      }}
+    >
+      <span id={id}>Discard your changes?</span>
+      <button ref={keep} type="button" onClick={onKeep}>
+        Keep editing
+      </button>
+      <button type="button" className="danger" onClick={onDiscard}>
+        Discard
+      </button>
     </div>
   );
 }
