@@ -54,17 +54,20 @@ func notChatWord(w string) bool {
 // imageModel reports whether the word "image" marks an image generator
 // (gpt-image-1, chatgpt-image-latest, grok-2-image-1212, Qwen-Image,
 // gemini-2.0-flash-preview-image-generation), rather than one of the
-// multimodal chat models that answer in text and images: Gemini's
-// "flash-image" (gemini-2.5-flash-image-preview) and OpenAI's
-// "gpt-N-image" (gpt-5-image-mini, on OpenRouter).
+// multimodal chat models that answer in text and images: Gemini's image
+// models (gemini-2.5-flash-image, gemini-3-pro-image-preview), where only
+// "image-generation" marks the generator, a "flash-image" in any other
+// name, and OpenAI's "gpt-N-image" (gpt-5-image-mini, on OpenRouter).
 func imageModel(words []string) bool {
+	gemini := len(words) > 0 && words[0] == "gemini"
 	for i, w := range words {
 		if w != "image" {
 			continue
 		}
+		generation := i+1 < len(words) && words[i+1] == "generation"
 		flash := i >= 1 && words[i-1] == "flash"
 		gptN := i >= 2 && words[i-2] == "gpt" && isDigits(words[i-1])
-		if !flash && !gptN {
+		if gemini && generation || !gemini && !flash && !gptN {
 			return true
 		}
 	}

@@ -36,6 +36,8 @@ func TestChatModel(t *testing.T) {
 		{"openai/gpt-5-image-mini", true},
 		{"openai/gpt-5-image", true},
 		{"gemini-2.5-flash-image", true},
+		{"google/gemini-3-pro-image-preview", true},
+		{"models/gemini-3-pro-image-preview", true},
 		{"qwen2.5:7b", true},
 
 		{"text-embedding-3-small", false},
