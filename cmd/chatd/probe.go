@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatd/llm/openai"
 )
 
 // probeTimeout bounds the start-up look at each upstream, its model list
@@ -52,13 +54,17 @@ var (
 // first sign of a mistyped URL, a model server not started, a model it
 // does not have or a wrong key is a user's failed answer. It never stops
 // the start (the upstream may come up later) and does nothing for the
-// demo model or an Azure upstream (whose list is of models, not of the
-// deployments a request names). It returns when every look is over or
-// ctx ends.
+// demo model or an Azure upstream (see azureURL). It asks through a copy
+// of client with the answers' redirect policy (openai.RedirectPolicy):
+// a redirect to another server, which would take the key and headers
+// there, is not followed but reported. It returns when every look is
+// over or ctx ends.
 func probeUpstream(ctx context.Context, cfg Config, client *http.Client, logger *slog.Logger) {
+	hc := *client
+	hc.CheckRedirect = openai.RedirectPolicy(hc.CheckRedirect)
 	var looks sync.WaitGroup
 	for _, t := range probeTargets(cfg) {
-		looks.Go(func() { t.probe(ctx, client, logger) })
+		looks.Go(func() { t.probe(ctx, &hc, logger) })
 	}
 	looks.Wait()
 }
@@ -66,14 +72,14 @@ func probeUpstream(ctx context.Context, cfg Config, client *http.Client, logger 
 // probeTargets lists the upstreams of cfg the probe asks.
 func probeTargets(cfg Config) []probeTarget {
 	if cfg.Upstreams == nil {
-		if !cfg.upstreamConfigured() {
+		if !cfg.upstreamConfigured() || azureURL(cfg.OpenAIBaseURL) {
 			return nil
 		}
 		return []probeTarget{{base: cfg.OpenAIBaseURL, key: cfg.OpenAIKey, models: cfg.OpenAIModels, settings: envSettings}}
 	}
 	var out []probeTarget
 	for _, u := range cfg.Upstreams.Upstreams {
-		if u.Azure {
+		if u.Azure || azureURL(u.BaseURL) {
 			continue
 		}
 		t := probeTarget{base: u.BaseURL, key: u.APIKey, headers: u.Headers, query: u.Query,
@@ -84,6 +90,22 @@ func probeTargets(cfg Config) []probeTarget {
 		out = append(out, t)
 	}
 	return out
+}
+
+// azureURL reports whether base is Azure OpenAI's: a deployment's URL
+// (".../openai/deployments/NAME", given as a plain upstream with its
+// api-version and api-key), or any on Azure's OpenAI hosts. Its model
+// list, where there is one, is of models, not of the deployments a
+// request names: the probe would report a working upstream as having no
+// list, or every deployment as missing.
+func azureURL(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return strings.Contains(strings.ToLower(u.Path), "/openai/deployments/") ||
+		strings.HasSuffix(host, ".openai.azure.com") || strings.HasSuffix(host, ".cognitiveservices.azure.com")
 }
 
 // request builds the request for t's model list.
@@ -148,6 +170,10 @@ func (t probeTarget) probe(ctx context.Context, client *http.Client, logger *slo
 		return
 	}
 	defer resp.Body.Close()
+	if to, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		t.redirected(logger, resp.StatusCode, to, req.URL.String())
+		return
+	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		// An error, not a warning: every answer fails until the operator
@@ -168,6 +194,19 @@ func (t probeTarget) probe(ctx context.Context, client *http.Client, logger *slo
 	}
 }
 
+// redirected warns that t's model list redirects (with status, to to)
+// where the client did not follow (openai.RedirectPolicy), as no answer
+// does: to another server, which would get the key and headers. to is
+// shown without credentials, query or fragment, and scrubbed as an
+// error quoting full, the request's URL, is.
+func (t probeTarget) redirected(logger *slog.Logger, status int, to *url.URL, full string) {
+	shown := *to
+	shown.User, shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = nil, "", false, "", ""
+	logger.Warn("model upstream redirected to another server: not followed, as its key and headers would go there; answers will fail "+
+		"('The model provider's URL redirects to ...') until "+t.settings.url+" is where it leads",
+		slog.Int("status", status), slog.String("to", t.scrub(shown.String(), full)))
+}
+
 // noList warns that t has no model list at its base URL, worded for a
 // server that serves the API without one.
 func (t probeTarget) noList(logger *slog.Logger, status int) {
@@ -178,11 +217,16 @@ func (t probeTarget) noList(logger *slog.Logger, status int) {
 
 // checkModels warns, in one line, of t's configured models that ids (the
 // list) lacks. An id without a tag matches the list's id:latest, as
-// Ollama serves it.
+// Ollama serves it, and one without "models/" the list's models/id, as
+// Gemini's OpenAI API lists its models (models/gemini-2.0-flash), whose
+// chat completions take them without it.
 func (t probeTarget) checkModels(logger *slog.Logger, ids map[string]bool) {
+	listed := func(id string) bool {
+		return ids[id] || ids["models/"+id]
+	}
 	var missing []string
 	for _, id := range t.models {
-		if !ids[id] && (strings.Contains(id, ":") || !ids[id+":latest"]) {
+		if !listed(id) && (strings.Contains(id, ":") || !listed(id+":latest")) {
 			missing = append(missing, id)
 		}
 	}

@@ -186,7 +186,7 @@ func New(opts Options) *Client {
 	}
 	cfg.BaseURL = opts.BaseURL
 	hc := *opts.HTTPClient // a copy: the caller's client is left as it is
-	hc.CheckRedirect = keepMethod(hc.CheckRedirect)
+	hc.CheckRedirect = RedirectPolicy(hc.CheckRedirect)
 	cfg.HTTPClient = doer{c: &hc, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
 		refusals: slog.New(lograte.NewHandler(opts.Logger.Handler(), lograte.Options{Every: refusalLogEvery})),

@@ -47,7 +47,7 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		// A redirect the client did not follow (see keepMethod).
+		// A redirect the client did not follow (see RedirectPolicy).
 		resp.Body.Close()
 		if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 			st.status, st.header = resp.StatusCode, resp.Header
@@ -92,11 +92,15 @@ func (e *redirectError) Error() string {
 	return fmt.Sprintf("redirected (HTTP %d) to %s", e.status, shownURL(e.to))
 }
 
-// keepMethod is a client's redirect policy (next, nil: the default one)
-// that does not follow a redirect changing the request's method, or
-// leading to another scheme or host than the first request's: Do then
-// returns the redirect itself, which doer reports as a redirectError.
-func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+// RedirectPolicy is the redirect policy (an http.Client's CheckRedirect)
+// of every request to an upstream, answers and chatd's start-up probe of
+// its model list alike: a redirect changing the request's method, or
+// leading to another server than the first request's (sameServer), is
+// not followed, so that the API key and the configured headers reach no
+// other server; Do then returns the redirect itself (which doer reports
+// as a redirectError). Any other is left to next (nil: the default
+// policy, at most 10 redirects).
+func RedirectPolicy(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if req.Method != via[0].Method || !sameServer(req.URL, via[0].URL) {
 			return http.ErrUseLastResponse
