@@ -251,12 +251,6 @@ type UserEvent struct {
 	// tells: an instance running a title request for it aborts it (the
 	// instance that ran its last answer, however long ago it ended).
 	Deleted string `json:"deleted,omitempty"`
-	// At is when the hub broadcast it (zero from an instance of a version
-	// before): a conversation frame that arrives more than lateEventAge
-	// after it (held in a cut-off instance's outbox, read late from the
-	// bus's stream) is checked against the store before any tab gets it
-	// (convframes.go).
-	At time.Time `json:"at,omitzero"`
 }
 
 // UserClose is the close code and reason of a UserEvent that ends a user's connections.

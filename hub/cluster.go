@@ -710,14 +710,12 @@ func (h *Hub) remoteRunningID(ctx context.Context, convID, ownerID string) strin
 	return a.MessageID
 }
 
-// broadcast sends a user event to the other instances, stamped with
-// the time (UserEvent.At); a failure is logged (this instance has
-// delivered it already).
+// broadcast sends a user event to the other instances; a failure is
+// logged (this instance has delivered it already).
 func (h *Hub) broadcast(ev UserEvent) {
 	if h.solo {
 		return
 	}
-	ev.At = time.Now()
 	ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
 	defer cancel()
 	if err := h.bus.Broadcast(ctx, ev); err != nil {
@@ -785,7 +783,7 @@ type busHandler struct{ h *Hub }
 func (b busHandler) UserEvent(ev UserEvent) {
 	switch {
 	case ev.Frame != nil:
-		b.h.deliverRemote(ev) // a late conversation frame is checked first (convframes.go)
+		b.h.deliverRemote(ev) // a conversation frame is checked first (convframes.go)
 	case ev.Close != nil:
 		b.h.closeUserAs(ev.UserID, *ev.Close)
 		if ev.Close.Reason == protocol.ReasonAccountDeleted {

@@ -24,51 +24,69 @@ import (
 //     (convGate), and drops what comes for them meanwhile;
 //   - another instance's event waited, up to minutes: in its outbox while
 //     it was cut off from the bus, or in the bus's stream while this
-//     instance was (UserEvent.At tells how long). Such a frame, older
-//     than lateEventAge, is checked against the store before any tab gets
-//     it (checkLate): dropped when the conversation is gone, else sent
-//     with the conversation as stored now, not as it was then.
+//     instance was. No clock tells such a frame from a fresh one (two
+//     hosts' clocks may disagree by more than the bus takes), so every
+//     created or updated frame of another instance is checked against
+//     the store before any tab here gets it (checkRemote): dropped when
+//     the conversation is gone, else sent with the conversation as
+//     stored now, not as it was then. These frames come one per send,
+//     rename or title, not per token: one store read each is cheap.
 //
 // Other frames (deltas, an answer's messages and done) never pass here.
 
-// lateEventAge is how old another instance's conversation frame may be
-// when it arrives and still go to the tabs as it is: events on the bus
-// take milliseconds. One older is checked against the store first; a
-// clock ahead of the broadcasting instance's by more than this only
-// costs a store read per such frame.
-const lateEventAge = time.Second
-
 // deletedKept is how long this instance remembers that it told a
 // conversation's deletion (between one and two of it): longer than an
-// event on the bus takes when it is not late, and than a late frame's
-// check (busTimeout).
+// event on the bus takes when it is not late, and than a remote frame's
+// check once it began (convRereads reads of busTimeout at most).
 const deletedKept = 2 * time.Minute
 
-// lateQueueMax bounds the late frames waiting for their check; past it a
-// new one is dropped (logged): its tabs show the change at their next
-// reload, as for an event lost in an outage.
-const lateQueueMax = 1024
+// convChecksMax bounds the conversations whose check waits; past it the
+// frame of a new one is dropped (logged, with the count once the queue
+// is empty): its tabs show the change at their next reload, as for an
+// event lost in an outage. Frames of a conversation already waiting are
+// merged into its check, so this bounds distinct conversations: four
+// times what a cut-off instance's outbox holds.
+const convChecksMax = 16384
+
+// convRereads is how many times a check reads the store while frames of
+// its conversation go to the tabs during each read; past it the check's
+// result is dropped (logged), the tabs holding a frame newer than its
+// read began.
+const convRereads = 3
 
 // convGate is what decides whether a conversation frame reaches the
 // tabs. The zero value is ready to use.
 type convGate struct {
 	// mu is held while a conversation frame is handed to the tabs, so
 	// that a deletion told after a frame was let through reaches them
-	// after it, and one told before keeps it from them.
+	// after it, and one told before keeps it from them; and while the
+	// checks' queue changes.
 	mu       sync.Mutex
 	cur, old map[string]struct{} // conversations whose deletion was told here
 	rotated  time.Time
 
-	qmu      sync.Mutex
-	queue    []lateFrame // late frames waiting for their check, oldest first
-	checking bool        // a goroutine checks them (runLate)
-	full     bool        // one was dropped for room since the queue was last empty
+	waiting  map[convKey]*remoteConv // another instance's frames waiting for their check, one per conversation
+	queue    []convKey               // their order, the first come first
+	checking bool                    // a goroutine checks them (runChecks)
+	max      int                     // bounds len(queue); 0 is convChecksMax (tests lower it)
+	dropped  int                     // frames dropped for room since the queue was last empty
+
+	reading convKey // the conversation whose check reads the store, if inRead
+	inRead  bool
+	moved   bool // a frame of reading went to the tabs since its read began
 }
 
-// lateFrame is a late conversation frame of another instance: the
-// conversation of userID it tells of, and its action.
-type lateFrame struct {
-	userID, convID, action string
+// convKey names a conversation of a user.
+type convKey struct{ userID, convID string }
+
+// remoteConv is what another instance told of a conversation that waits
+// for its check: its newest frame, sent as it is when the store cannot
+// say, and the action the checked frame takes ("created" when any of
+// the frames merged was: a tab that never had the conversation learns
+// that it appeared; the client's list adds or replaces it either way).
+type remoteConv struct {
+	frame  *protocol.Frame
+	action string
 }
 
 // deletedLocked reports whether the deletion of convID was told here
@@ -94,109 +112,190 @@ func (h *Hub) deliverConv(userID, convID, action string, f *protocol.Frame) {
 	g := &h.convFrames
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	h.deliverConvLocked(userID, convID, action, f)
+}
+
+// deliverConvLocked is deliverConv with g.mu held. A check reading the
+// conversation meanwhile learns that a frame went out (moved).
+func (h *Hub) deliverConvLocked(userID, convID, action string, f *protocol.Frame) {
+	g := &h.convFrames
 	if action == protocol.ActionDeleted {
 		g.forgetLocked(convID, time.Now())
 	} else if g.deletedLocked(convID) {
 		h.log.Debug("conversation frame after its deletion dropped", "user", userID, "conversation", convID, "action", action)
 		return
 	}
+	if g.inRead && g.reading == (convKey{userID, convID}) {
+		g.moved = true
+	}
 	h.deliverUser(userID, f)
 }
 
 // deliverRemote hands the frame of ev, another instance's user event, to
-// the user's connections here: a conversation frame through deliverConv,
-// or, when it is late (UserEvent.At older than lateEventAge) and adds to
-// the list, once checked against the store (checkLate).
+// the user's connections here: a deletion through deliverConv, a created
+// or updated conversation frame once checked against the store
+// (checkRemote), any other frame as it is.
 func (h *Hub) deliverRemote(ev UserEvent) {
 	f := ev.Frame
-	action := protocol.ConversationAction(f)
-	switch {
-	case action == "":
+	switch action := protocol.ConversationAction(f); action {
+	case "":
 		h.deliverUser(ev.UserID, f)
-	case action != protocol.ActionDeleted && !ev.At.IsZero() && time.Since(ev.At) > lateEventAge:
-		h.checkLate(lateFrame{userID: ev.UserID, convID: f.ConversationID, action: action})
-	default:
+	case protocol.ActionDeleted:
 		h.deliverConv(ev.UserID, f.ConversationID, action, f)
+	default:
+		h.checkRemote(ev.UserID, action, f)
 	}
 }
 
-// checkLate queues a late frame for its check, and starts the goroutine
-// that checks them unless it runs. A user with no connection here needs
-// none.
-func (h *Hub) checkLate(lf lateFrame) {
-	if h.Connections(lf.userID) == 0 {
+// checkRemote queues f, another instance's created or updated frame of
+// a conversation of userID, for its check (merged into the one waiting
+// for that conversation), and starts the goroutine that checks them
+// unless it runs. A user with no connection here needs none.
+func (h *Hub) checkRemote(userID, action string, f *protocol.Frame) {
+	if h.Connections(userID) == 0 {
 		return
 	}
 	g := &h.convFrames
-	g.qmu.Lock()
-	if len(g.queue) >= lateQueueMax {
-		first := !g.full
-		g.full = true
-		g.qmu.Unlock()
+	key := convKey{userID, f.ConversationID}
+	g.mu.Lock()
+	if w := g.waiting[key]; w != nil {
+		w.frame = f
+		if action == "created" {
+			w.action = action
+		}
+		g.mu.Unlock()
+		return
+	}
+	if len(g.queue) >= g.capacity() {
+		g.dropped++
+		first := g.dropped == 1
+		g.mu.Unlock()
 		if first {
-			h.log.Warn("too many late conversation frames wait for their check; dropping the newest",
-				"max", lateQueueMax, "user", lf.userID, "conversation", lf.convID)
+			h.log.Warn("too many conversations wait for the check of another instance's frame; dropping new ones",
+				"max", g.capacity(), "user", userID, "conversation", key.convID)
 		}
 		return
 	}
-	g.queue = append(g.queue, lf)
+	if g.waiting == nil {
+		g.waiting = make(map[convKey]*remoteConv)
+	}
+	g.waiting[key] = &remoteConv{frame: f, action: action}
+	g.queue = append(g.queue, key)
 	start := !g.checking
 	g.checking = true
-	g.qmu.Unlock()
-	if start && !h.spawn(&h.bg, h.runLate) {
-		g.qmu.Lock()
-		g.queue, g.checking = nil, false // bus work stopped: nothing goes out any more
-		g.qmu.Unlock()
+	g.mu.Unlock()
+	if start && !h.spawn(&h.bg, h.runChecks) {
+		g.mu.Lock()
+		g.resetLocked() // bus work stopped: nothing goes out any more
+		g.mu.Unlock()
 	}
 }
 
-// runLate checks the late frames in the order they came, until none
-// waits or bus work stops.
-func (h *Hub) runLate() {
+// capacity is how many conversations may wait for their check.
+func (g *convGate) capacity() int {
+	if g.max > 0 {
+		return g.max
+	}
+	return convChecksMax
+}
+
+// resetLocked empties the checks' queue (the checking goroutine ends);
+// g.mu is held. It returns how many frames were dropped for room.
+func (g *convGate) resetLocked() int {
+	dropped := g.dropped
+	g.waiting, g.queue, g.checking, g.dropped = nil, nil, false, 0
+	return dropped
+}
+
+// runChecks checks the conversations waiting in the order they came,
+// until none waits or bus work stops.
+func (h *Hub) runChecks() {
 	for {
-		lf, ok := h.nextLate()
+		key, rc, ok := h.nextCheck()
 		if !ok {
 			return
 		}
-		h.deliverLate(lf)
+		h.check(key, rc)
 	}
 }
 
-// nextLate takes the oldest late frame; false when none waits (the
-// checking goroutine then ends) or bus work stopped.
-func (h *Hub) nextLate() (lateFrame, bool) {
+// nextCheck takes the first conversation waiting, marked as read
+// (convGate.reading); false when none waits (the checking goroutine then
+// ends) or bus work stopped.
+func (h *Hub) nextCheck() (convKey, remoteConv, bool) {
 	g := &h.convFrames
-	g.qmu.Lock()
-	defer g.qmu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if len(g.queue) == 0 || h.busCtx.Err() != nil {
-		g.queue, g.checking, g.full = nil, false, false
-		return lateFrame{}, false
+		if dropped := g.resetLocked(); dropped > 0 {
+			h.log.Warn("frames of other instances dropped: too many conversations waited for their check",
+				"dropped", dropped, "max", g.capacity())
+		}
+		return convKey{}, remoteConv{}, false
 	}
-	lf := g.queue[0]
+	key := g.queue[0]
 	g.queue = g.queue[1:]
-	return lf, true
+	rc := *g.waiting[key]
+	delete(g.waiting, key)
+	g.reading, g.inRead, g.moved = key, true, false
+	return key, rc, true
 }
 
-// deliverLate reads the conversation of a late frame as stored now (the
-// latest state: a replica may lag behind the deletion) and hands it to
-// the tabs with the frame's action; one no longer stored is dropped, as
-// is the frame when the store cannot say (its tabs show the change at
-// their next reload).
-func (h *Hub) deliverLate(lf lateFrame) {
+// check reads the conversation of rc as stored now (the latest state: a
+// replica may lag behind the deletion) and hands it to the tabs with
+// rc's action; one no longer stored is dropped. When a frame of it went
+// to the tabs during the read, that frame may be newer than what was
+// read: it reads again. When the store cannot say, rc's own frame goes
+// out, as before there was a check.
+func (h *Hub) check(key convKey, rc remoteConv) {
+	g := &h.convFrames
+	for reads := 1; ; reads++ {
+		c, err := h.readChecked(key)
+		g.mu.Lock()
+		if g.moved && reads < convRereads && h.busCtx.Err() == nil {
+			g.moved = false
+			g.mu.Unlock()
+			continue
+		}
+		h.checkedLocked(key, rc, c, err)
+		g.inRead, g.moved = false, false
+		g.mu.Unlock()
+		return
+	}
+}
+
+// readChecked reads the conversation key names, from the latest state.
+func (h *Hub) readChecked(key convKey) (persistence.Conversation, error) {
 	ctx, cancel := context.WithTimeout(persistence.WithLatest(h.busCtx), busTimeout)
 	defer cancel()
-	c, err := h.opts.Store.Conversation(ctx, lf.userID, lf.convID)
+	return h.opts.Store.Conversation(ctx, key.userID, key.convID)
+}
+
+// checkedLocked hands the tabs what the check of rc found: c, or rc's
+// own frame when the store failed (err); g.mu is held. Nothing goes out
+// when the conversation is gone, when a newer frame of it waits for its
+// own check (which reads later; it takes rc's action), or when frames of
+// it went to the tabs during every read.
+func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversation, err error) {
+	g := &h.convFrames
+	attrs := []any{"user", key.userID, "conversation", key.convID, "action", rc.action}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
-		h.log.Debug("late conversation frame of a deleted conversation dropped",
-			"user", lf.userID, "conversation", lf.convID, "action", lf.action)
-		return
-	case err != nil:
-		if h.busCtx.Err() == nil {
-			h.log.Warn("read a conversation a late frame tells of; frame dropped",
-				"user", lf.userID, "conversation", lf.convID, "err", err)
+		h.log.Debug("another instance's frame of a deleted conversation dropped", attrs...)
+	case g.waiting[key] != nil:
+		if rc.action == "created" {
+			g.waiting[key].action = rc.action
 		}
-		return
+	case g.moved:
+		h.log.Warn("another instance's conversation frame dropped: frames of it went to the tabs during each of its reads",
+			append(attrs, "reads", convRereads)...)
+	case err != nil:
+		if h.busCtx.Err() != nil {
+			return
+		}
+		h.log.Warn("read a conversation another instance's frame tells of; frame sent unchecked", append(attrs, "err", err)...)
+		h.deliverConvLocked(key.userID, key.convID, rc.action, rc.frame)
+	default:
+		h.deliverConvLocked(key.userID, key.convID, rc.action, protocol.Conversation(rc.action, c))
 	}
-	h.deliverConv(lf.userID, lf.convID, lf.action, protocol.Conversation(lf.action, c))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -36,16 +35,15 @@ func (b *cutOffBus) hold() {
 	b.holding = true
 }
 
-// release broadcasts what waits, in order, each stamped as broadcast age
-// ago (an outbox flushed once the connection is back), and stops holding.
-func (b *cutOffBus) release(t *testing.T, age time.Duration) {
+// release broadcasts what waits, in order (an outbox flushed once the
+// connection is back), and stops holding.
+func (b *cutOffBus) release(t *testing.T) {
 	t.Helper()
 	b.mu.Lock()
 	held := b.held
 	b.held, b.holding = nil, false
 	b.mu.Unlock()
 	for _, ev := range held {
-		ev.At = time.Now().Add(-age)
 		if err := b.Bus.Broadcast(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
@@ -64,26 +62,26 @@ func framesOf(frames []*protocol.Frame, id string) []*protocol.Frame {
 }
 
 // TestLateConversationFrameAfterDeletion: instance A, cut off from the
-// bus, tells of a conversation (created, or updated: a title, a rename)
-// and of another one (renamed "Old"); meanwhile, through B, the first is
-// deleted and the second renamed "New". A tab opened after the deletion
-// (on B, or on C, which started after it and never heard of it) gets
-// neither the deleted conversation, which would come back to its list
-// for good, nor, when A's events come a minute late, the older name: the
-// conversation as stored now. A frame that is not late is delivered as
-// it is, but never one of a conversation whose deletion was told there.
+// bus (or not: held false), tells of a conversation (created, or
+// updated: a title, a rename) and of another one (renamed "Old");
+// meanwhile, through B, the first is deleted and the second renamed
+// "New". A tab opened after the deletion (on B, or on C, which started
+// after it and never heard of it) gets neither the deleted conversation,
+// which would come back to its list for good, nor the older name: the
+// conversation as stored now. No clock says whether A's frames came
+// late: each is checked.
 func TestLateConversationFrameAfterDeletion(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name, action, on string
-		age              time.Duration // how late A's events come
-		wantTitle        string        // of the renamed conversation ("": either)
+		held             bool // A's frames wait in its outbox until the tab is open
 	}{
-		{"created, late, new tab on the deleting instance", "created", "B", time.Minute, "New"},
-		{"updated, late, new tab on the deleting instance", "updated", "B", time.Minute, "New"},
-		{"created, late, tab on an instance started since", "created", "C", time.Minute, "New"},
-		{"updated, late, tab on an instance started since", "updated", "C", time.Minute, "New"},
-		{"updated, not late, new tab on the deleting instance", "updated", "B", 0, ""},
+		{"created, held, new tab on the deleting instance", "created", "B", true},
+		{"updated, held, new tab on the deleting instance", "updated", "B", true},
+		{"created, held, tab on an instance started since", "created", "C", true},
+		{"updated, held, tab on an instance started since", "updated", "C", true},
+		{"updated, not held, new tab on the deleting instance", "updated", "B", false},
+		{"created, not held, tab on an instance started since", "created", "C", false},
 	}
 	for _, tcase := range cases {
 		t.Run(tcase.name, func(t *testing.T) {
@@ -96,9 +94,13 @@ func TestLateConversationFrameAfterDeletion(t *testing.T) {
 			user := tc.user.ID
 			gone, renamed := tc.conversation(t), tc.conversation(t)
 
-			held.hold()
-			gone.Title = "Otters"
-			a.ConversationChanged(user, tcase.action, gone)
+			on := b
+			if tcase.on == "C" {
+				on = tc.start(t, "C")
+			}
+			if tcase.held {
+				held.hold()
+			}
 			rename := func(h *testHub, title string) {
 				c, err := tc.store.UpdateConversation(ctx, user, renamed.ID, persistence.ConversationPatch{Title: &title})
 				if err != nil {
@@ -106,21 +108,28 @@ func TestLateConversationFrameAfterDeletion(t *testing.T) {
 				}
 				h.ConversationChanged(user, "updated", c)
 			}
-			rename(a, "Old")
+			if tcase.held {
+				gone.Title = "Otters"
+				a.ConversationChanged(user, tcase.action, gone)
+				rename(a, "Old")
+			}
 			rename(b, "New")
 			if err := tc.store.DeleteConversation(ctx, user, gone.ID); err != nil {
 				t.Fatal(err)
 			}
 			b.ConversationChanged(user, protocol.ActionDeleted, persistence.Conversation{ID: gone.ID})
 
-			on := b
-			if tcase.on == "C" {
-				on = tc.start(t, "C")
-			}
 			s := newTab(user, "opened-after")
 			on.Register(s)
 			t.Cleanup(func() { on.Detach(s) })
-			held.release(t, tcase.age)
+			if tcase.held {
+				held.release(t)
+			} else { // told after the deletion, as a title job that stored just before it
+				gone.Title = "Otters"
+				a.ConversationChanged(user, tcase.action, gone)
+				renamed.Title = "Old"
+				a.ConversationChanged(user, "updated", renamed)
+			}
 
 			// A's frames come in order: the renamed one's last.
 			s.waitUntil(t, "the renamed conversation's frame", func(frames []*protocol.Frame, _ protocol.CloseCode) bool {
@@ -131,8 +140,8 @@ func TestLateConversationFrameAfterDeletion(t *testing.T) {
 				t.Errorf("the deleted conversation came back to the tab:\n%s", dump(got))
 			}
 			got := framesOf(frames, renamed.ID)
-			if title := field(t, got[0], "title"); len(got) != 1 || tcase.wantTitle != "" && title != tcase.wantTitle {
-				t.Errorf("renamed conversation's frames (title %q, want %q):\n%s", title, tcase.wantTitle, dump(got))
+			if title := field(t, got[0], "title"); len(got) != 1 || title != "New" {
+				t.Errorf("renamed conversation's frames (title %q, want %q):\n%s", title, "New", dump(got))
 			}
 		})
 	}
