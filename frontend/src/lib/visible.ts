@@ -5,12 +5,14 @@
 // blank bubble and be sent to the model.
 
 /**
- * VISIBLE matches a character that shows: a letter, mark, number,
- * punctuation, symbol or private-use character that is not default
- * ignorable (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, variation
- * selectors, U+034F) nor U+2800 braille blank.
+ * VISIBLE matches a character that shows: any but white space, controls,
+ * format characters, surrogates, default-ignorable ones (the Hangul
+ * fillers U+115F, U+1160, U+3164, U+FFA0, variation selectors, U+034F)
+ * and U+2800 braille blank. It names what does not show, as the server
+ * does, so that a character one side's Unicode tables do not know yet
+ * (the server's are older than the browser's) counts as showing on both.
  */
-const VISIBLE = /(?![\u2800\p{Default_Ignorable_Code_Point}])[\p{L}\p{M}\p{N}\p{P}\p{S}\p{Co}]/u;
+const VISIBLE = /[^\p{White_Space}\p{Cc}\p{Cf}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 /** hasVisible says whether text holds a character that shows (the server's rule for a message's content). */
 export function hasVisible(text: string): boolean {
