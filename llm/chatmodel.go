@@ -12,26 +12,26 @@ import (
 // (omni-moderation-latest, text-moderation-stable), legacy completions
 // (davinci-002, babbage-002) and search embeddings (text-search-ada-doc-001),
 // realtime and audio models (gpt-realtime, gpt-4o-audio-preview) and video
-// (sora-2). A run matches whole consecutive words only: "search" is no
+// (sora-2, Google's veo-3.0-generate-preview). A run matches whole consecutive words only: "search" is no
 // mark (gpt-4o-search-preview and Perplexity's sonar models are chat
 // models). Embedding models and image models are judged by ChatModel
 // itself (notChatWord, imageModel).
 var notChat = [][]string{
 	{"tts"}, {"whisper"}, {"transcribe"}, {"dall", "e"},
 	{"moderation"}, {"davinci"}, {"babbage"}, {"text", "search"}, {"code", "search"},
-	{"realtime"}, {"audio"}, {"sora"},
+	{"realtime"}, {"audio"}, {"sora"}, {"veo"},
 }
 
 // ChatModel reports whether an upstream model id looks like a chat model,
 // leaving out embedding, speech, transcription, image, moderation, legacy
 // completion, realtime, audio and video models (notChat, notChatWord,
-// imageModel). It judges the name after the id's last "/" (not an
+// imageModel, geminiLive). It judges the name after the id's last "/" (not an
 // organisation's, such as "mattshumer/"), by its whole words: letters and
 // digits separated by anything else ("-", "_", ".", ":"), case aside.
 func ChatModel(id string) bool {
 	name := strings.ToLower(id[strings.LastIndex(id, "/")+1:])
 	words := strings.FieldsFunc(name, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	if slices.ContainsFunc(words, notChatWord) || imageModel(words) {
+	if slices.ContainsFunc(words, notChatWord) || imageModel(words) || geminiLive(words) {
 		return false
 	}
 	for _, run := range notChat {
@@ -72,6 +72,13 @@ func imageModel(words []string) bool {
 		}
 	}
 	return false
+}
+
+// geminiLive reports whether a Gemini name is one of its Live API models
+// (gemini-2.0-flash-live-001, gemini-live-2.5-flash-preview), which answer
+// over a socket of their own, not chat completions.
+func geminiLive(words []string) bool {
+	return len(words) > 0 && words[0] == "gemini" && slices.Contains(words, "live")
 }
 
 // isDigits reports whether w is a run of ASCII digits.

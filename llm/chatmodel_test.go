@@ -77,6 +77,11 @@ func TestChatModel(t *testing.T) {
 		{"gpt-4o-audio-preview", false},
 		{"gpt-audio", false},
 		{"sora-2-pro", false},
+		{"models/veo-2.0-generate-001", false},
+		{"models/veo-3.0-generate-preview", false},
+		{"models/gemini-2.0-flash-live-001", false},
+		{"models/gemini-live-2.5-flash-preview", false},
+		{"models/gemini-2.5-flash", true},
 		{"TTS-1", false},
 	}
 	for _, tc := range tests {
