@@ -379,7 +379,7 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 		return err
 	}
 	body.end()
-	if note := statusNote(m); note != "" {
+	if note := statusNote(m, body.started); note != "" {
 		fmt.Fprintf(w, "_%s_\n\n", escapeControls(note))
 	}
 	return nil
@@ -525,14 +525,20 @@ func escapeControls(s string) string {
 	return b.String()
 }
 
+// keptClause is what the hub's reasons for an interrupted answer say of
+// its text (hub: sweptReason, the shutdown's and the takeover's), left
+// out of an answer with none.
+const keptClause = "; the text so far is kept"
+
 // statusNote is the note under a message that did not end as a complete
 // answer would, or whose end its text does not show: stopped, failed or
 // interrupted (with the reason stored with it, as the web client shows it:
 // frontend/src/lib/failure.ts), still being written, or (as the web client says it:
 // frontend/src/lib/finish.ts) cut at the model's output limit or its
 // context window (finish reason length covers both) or stopped by the
-// provider's content filter; "" for none.
-func statusNote(m *persistence.Message) string {
+// provider's content filter; "" for none. hasText says whether the
+// message's text, written above it, showed anything.
+func statusNote(m *persistence.Message, hasText bool) string {
 	switch m.Status {
 	case persistence.StatusCancelled:
 		return "Answer stopped by the user."
@@ -542,7 +548,14 @@ func statusNote(m *persistence.Message) string {
 		if m.Error == "" { // stored without its reason
 			return "Answer interrupted (the server stopped while it was being written)."
 		}
-		return "Answer interrupted: " + oneLine(m.Error)
+		reason := oneLine(m.Error)
+		if !hasText {
+			// An answer that ended with no text (a reasoning model still
+			// silent) is not told its text so far is kept, as the web
+			// client leaves it out (frontend/src/lib/failure.ts).
+			reason = strings.Replace(reason, keptClause, "", 1)
+		}
+		return "Answer interrupted: " + reason
 	case persistence.StatusStreaming:
 		return "Answer still being written when exported."
 	}

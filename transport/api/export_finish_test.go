@@ -47,29 +47,43 @@ func TestExportSaysWhyAnAnswerEnded(t *testing.T) {
 // (frontend/src/lib/failure.ts) and the JSON export do, where every one
 // read "the server stopped while it was being written", also when its end
 // could not be saved, a sweep ended it or it never started. One stored
-// without a reason keeps that note.
+// without a reason keeps that note. One with no text is not told its text
+// so far is kept (the web client leaves that out too).
 func TestExportSaysWhyAnAnswerWasInterrupted(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
 	owner := e.user(t)
 	for _, tc := range []struct {
 		name, reason, want string
+		empty              bool // the answer has no text
 	}{
-		{"shutdown", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering; the text so far is kept._"},
-		{"end not saved", "The end of the answer could not be saved;\nit was kept as it was last saved.", "_Answer interrupted: The end of the answer could not be saved; it was kept as it was last saved._"},
-		{"swept", "The answer stopped without its end being saved; the text so far is kept.", "_Answer interrupted: The answer stopped without its end being saved; the text so far is kept._"},
-		{"never started", "The answer could not be started; try again.", "_Answer interrupted: The answer could not be started; try again._"},
-		{"no reason stored", "", "_Answer interrupted (the server stopped while it was being written)._"},
+		{"shutdown", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering; the text so far is kept._", false},
+		{"end not saved", "The end of the answer could not be saved;\nit was kept as it was last saved.", "_Answer interrupted: The end of the answer could not be saved; it was kept as it was last saved._", false},
+		{"swept", "The answer stopped without its end being saved; the text so far is kept.", "_Answer interrupted: The answer stopped without its end being saved; the text so far is kept._", false},
+		{"never started", "The answer could not be started; try again.", "_Answer interrupted: The answer could not be started; try again._", false},
+		{"no reason stored", "", "_Answer interrupted (the server stopped while it was being written)._", false},
+		{"swept with no text", "The answer stopped without its end being saved; the text so far is kept.", "_Answer interrupted: The answer stopped without its end being saved._", true},
+		{"shutdown with no text", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering._", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, ids := e.conversation(t, owner, "q")
+			content := "Part of it"
+			if tc.empty {
+				content = ""
+			}
 			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
-				Content: "Part of it", Status: persistence.StatusInterrupted, Error: tc.reason}
+				Content: content, Status: persistence.StatusInterrupted, Error: tc.reason}
 			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
 				t.Fatal(err)
 			}
 			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			if tc.empty {
+				if !strings.Contains(string(body), tc.want) || strings.Contains(string(body), "kept") {
+					t.Fatalf("export\n%q\nwant %q and no text said kept", body, tc.want)
+				}
+				return
+			}
 			if want := "Part of it\n\n" + tc.want + "\n\n"; !strings.HasSuffix(string(body), want) {
 				t.Fatalf("export ends\n%q\nwant\n%q", body[max(0, len(body)-len(want)-20):], want)
 			}
