@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -199,7 +201,9 @@ func TestConversationCheckStoreFails(t *testing.T) {
 
 // TestConversationChecksBounded: past the bound of conversations waiting
 // for their check, a new one's frame is dropped and counted; a frame of
-// one waiting is merged into its check (created kept), not dropped.
+// one waiting is merged into its check, not dropped: a created and an
+// updated merged go out as both, created first (a tab that made the
+// conversation learns it was used elsewhere).
 func TestConversationChecksBounded(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t)
@@ -244,11 +248,74 @@ func TestConversationChecksBounded(t *testing.T) {
 	frames, _ := s.snapshot()
 	for i, c := range convs {
 		got := framesOf(frames, c.ID)
-		if want := map[bool]int{true: 1, false: 0}[i < 3]; len(got) != want {
-			t.Errorf("conversation %d: %d frames, want %d:\n%s", i, len(got), want, dump(got))
+		var want []string // the actions, in order
+		switch {
+		case i == 1:
+			want = []string{"created", "updated"}
+		case i < 3:
+			want = []string{"created"}
 		}
-		if len(got) > 0 && protocol.ConversationAction(got[0]) != "created" {
-			t.Errorf("conversation %d: want created:\n%s", i, dump(got))
+		actions := make([]string, len(got))
+		for j, f := range got {
+			actions[j] = protocol.ConversationAction(f)
+		}
+		if !slices.Equal(actions, want) {
+			t.Errorf("conversation %d: actions %q, want %q:\n%s", i, actions, want, dump(got))
+		}
+	}
+}
+
+// hangingReads is a Store whose Conversation reads of the conversations
+// in hang wait until their context ends, and fail with its error.
+type hangingReads struct {
+	Store
+	hang map[string]bool // read only once set
+}
+
+func (s *hangingReads) Conversation(ctx context.Context, owner, id string) (persistence.Conversation, error) {
+	if s.hang[id] {
+		<-ctx.Done()
+		return persistence.Conversation{}, ctx.Err()
+	}
+	return s.Store.Conversation(ctx, owner, id)
+}
+
+// TestConversationChecksHungStore: one goroutine checks every user's
+// conversation frames, so a store whose reads hang (a primary this
+// instance cannot reach) held each frame behind the ones before it a
+// read timeout apiece (5 s): a read timing out now lets frames go out
+// unchecked for a while, so a third conversation's frame behind two that
+// hang arrives within about one read's timeout (convCheckTimeout), well
+// under the two timeouts it waited before.
+func TestConversationChecksHungStore(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	a := tc.start(t, "A")
+	hung := &hangingReads{hang: map[string]bool{}}
+	convs := []persistence.Conversation{tc.conversation(t), tc.conversation(t), tc.conversation(t)}
+	hung.hang[convs[0].ID], hung.hang[convs[1].ID] = true, true
+	b := tc.startWith(t, "B", nil, func(o *Options) { hung.Store = o.Store; o.Store = hung })
+	user := tc.user.ID
+	s := newTab(user, "t")
+	b.Register(s)
+	t.Cleanup(func() { b.Detach(s) })
+
+	start := time.Now()
+	for _, c := range convs {
+		a.ConversationChanged(user, "created", c)
+	}
+	s.waitUntil(t, "the third conversation", func(frames []*protocol.Frame, _ protocol.CloseCode) bool {
+		return len(framesOf(frames, convs[2].ID)) > 0
+	})
+	took := time.Since(start)
+	t.Logf("the third conversation's frame after %s", took)
+	if took >= 2*busTimeout {
+		t.Errorf("the third conversation's frame after %s, behind two hung reads: want well under %s", took, 2*busTimeout)
+	}
+	frames, _ := s.snapshot()
+	for i, c := range convs[:2] {
+		if got := framesOf(frames, c.ID); len(got) != 1 || protocol.ConversationAction(got[0]) != "created" {
+			t.Errorf("hung conversation %d: frames\n%s\nwant its created, sent unchecked", i, dump(got))
 		}
 	}
 }

@@ -48,6 +48,18 @@ const deletedKept = 2 * time.Minute
 // times what a cut-off instance's outbox holds.
 const convChecksMax = 16384
 
+// convCheckTimeout bounds one check's read of the store. Past it the
+// frame goes out unchecked, as before there was a check, and so do the
+// frames of every conversation for convUncheckedFor after it: one
+// checking goroutine serves every user here, and a store that hangs
+// (a primary this instance cannot reach) would otherwise hold each
+// user's frames a timeout apiece, minutes behind in a burst.
+const convCheckTimeout = time.Second
+
+// convUncheckedFor is how long frames go out unchecked after a check's
+// read timed out (convCheckTimeout).
+const convUncheckedFor = 10 * time.Second
+
 // convRereads is how many times a check reads the store while frames of
 // its conversation go to the tabs during each read; past it the check's
 // result is dropped (logged), the tabs holding a frame newer than its
@@ -74,19 +86,55 @@ type convGate struct {
 	reading convKey // the conversation whose check reads the store, if inRead
 	inRead  bool
 	moved   bool // a frame of reading went to the tabs since its read began
+
+	uncheckedUntil time.Time // frames go out unchecked until then (a read timed out)
 }
 
 // convKey names a conversation of a user.
 type convKey struct{ userID, convID string }
 
 // remoteConv is what another instance told of a conversation that waits
-// for its check: its newest frame, sent as it is when the store cannot
-// say, and the action the checked frame takes ("created" when any of
-// the frames merged was: a tab that never had the conversation learns
-// that it appeared; the client's list adds or replaces it either way).
+// for its check: its first created frame and its newest updated one
+// (either nil when none came), sent as they are when the store cannot
+// say. The check sends a created frame, then an updated one, as the
+// frames merged held them, both of the conversation as stored now: a tab
+// that never had the conversation learns that it appeared, and one that
+// made it learns that it was used elsewhere (the web client gives up an
+// empty conversation it made only while nothing else used it).
 type remoteConv struct {
-	frame  *protocol.Frame
-	action string
+	created, updated *protocol.Frame
+}
+
+// add merges f, a frame of action, into rc.
+func (rc *remoteConv) add(action string, f *protocol.Frame) {
+	if action == "created" {
+		if rc.created == nil {
+			rc.created = f
+		}
+		return
+	}
+	rc.updated = f
+}
+
+// merge adds what older, an earlier check's frames, held to rc (a newer
+// check of the same conversation, which reads later).
+func (rc *remoteConv) merge(older remoteConv) {
+	if older.created != nil {
+		rc.created = older.created
+	}
+	if rc.updated == nil {
+		rc.updated = older.updated
+	}
+}
+
+// each calls send for the actions rc holds, created first, with its frame.
+func (rc remoteConv) each(send func(action string, f *protocol.Frame)) {
+	if rc.created != nil {
+		send("created", rc.created)
+	}
+	if rc.updated != nil {
+		send("updated", rc.updated)
+	}
 }
 
 // deletedLocked reports whether the deletion of convID was told here
@@ -159,10 +207,12 @@ func (h *Hub) checkRemote(userID, action string, f *protocol.Frame) {
 	key := convKey{userID, f.ConversationID}
 	g.mu.Lock()
 	if w := g.waiting[key]; w != nil {
-		w.frame = f
-		if action == "created" {
-			w.action = action
-		}
+		w.add(action, f)
+		g.mu.Unlock()
+		return
+	}
+	if time.Now().Before(g.uncheckedUntil) {
+		h.deliverConvLocked(userID, key.convID, action, f)
 		g.mu.Unlock()
 		return
 	}
@@ -179,7 +229,9 @@ func (h *Hub) checkRemote(userID, action string, f *protocol.Frame) {
 	if g.waiting == nil {
 		g.waiting = make(map[convKey]*remoteConv)
 	}
-	g.waiting[key] = &remoteConv{frame: f, action: action}
+	rc := &remoteConv{}
+	rc.add(action, f)
+	g.waiting[key] = rc
 	g.queue = append(g.queue, key)
 	start := !g.checking
 	g.checking = true
@@ -249,6 +301,14 @@ func (h *Hub) nextCheck() (convKey, remoteConv, bool) {
 // out, as before there was a check.
 func (h *Hub) check(key convKey, rc remoteConv) {
 	g := &h.convFrames
+	g.mu.Lock()
+	if time.Now().Before(g.uncheckedUntil) {
+		rc.each(func(action string, f *protocol.Frame) { h.deliverConvLocked(key.userID, key.convID, action, f) })
+		g.inRead, g.moved = false, false
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
 	for reads := 1; ; reads++ {
 		c, err := h.readChecked(key)
 		g.mu.Lock()
@@ -266,7 +326,7 @@ func (h *Hub) check(key convKey, rc remoteConv) {
 
 // readChecked reads the conversation key names, from the latest state.
 func (h *Hub) readChecked(key convKey) (persistence.Conversation, error) {
-	ctx, cancel := context.WithTimeout(persistence.WithLatest(h.busCtx), busTimeout)
+	ctx, cancel := context.WithTimeout(persistence.WithLatest(h.busCtx), convCheckTimeout)
 	defer cancel()
 	return h.opts.Store.Conversation(ctx, key.userID, key.convID)
 }
@@ -278,14 +338,12 @@ func (h *Hub) readChecked(key convKey) (persistence.Conversation, error) {
 // it went to the tabs during every read.
 func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversation, err error) {
 	g := &h.convFrames
-	attrs := []any{"user", key.userID, "conversation", key.convID, "action", rc.action}
+	attrs := []any{"user", key.userID, "conversation", key.convID}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		h.log.Debug("another instance's frame of a deleted conversation dropped", attrs...)
 	case g.waiting[key] != nil:
-		if rc.action == "created" {
-			g.waiting[key].action = rc.action
-		}
+		g.waiting[key].merge(rc)
 	case g.moved:
 		h.log.Warn("another instance's conversation frame dropped: frames of it went to the tabs during each of its reads",
 			append(attrs, "reads", convRereads)...)
@@ -293,9 +351,17 @@ func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversati
 		if h.busCtx.Err() != nil {
 			return
 		}
-		h.log.Warn("read a conversation another instance's frame tells of; frame sent unchecked", append(attrs, "err", err)...)
-		h.deliverConvLocked(key.userID, key.convID, rc.action, rc.frame)
+		if errors.Is(err, context.DeadlineExceeded) {
+			g.uncheckedUntil = time.Now().Add(convUncheckedFor)
+			h.log.Warn("read a conversation another instance's frame tells of: timed out; frames sent unchecked for a while",
+				append(attrs, "timeout", convCheckTimeout, "for", convUncheckedFor)...)
+		} else {
+			h.log.Warn("read a conversation another instance's frame tells of; frame sent unchecked", append(attrs, "err", err)...)
+		}
+		rc.each(func(action string, f *protocol.Frame) { h.deliverConvLocked(key.userID, key.convID, action, f) })
 	default:
-		h.deliverConvLocked(key.userID, key.convID, rc.action, protocol.Conversation(rc.action, c))
+		rc.each(func(action string, _ *protocol.Frame) {
+			h.deliverConvLocked(key.userID, key.convID, action, protocol.Conversation(action, c))
+		})
 	}
 }
