@@ -134,11 +134,48 @@ describe('ConversationList', () => {
     } finally {
       vi.useRealTimers();
     }
-    // The head read again is the list's head, with its cursor: c3 comes
-    // back on the next page, in the server's order.
-    await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+    // The head read again is merged into the list: c3 stays shown below
+    // it, and the pages after, from the list's own cursor, repeat none.
+    await vi.waitFor(() => expect(ids()).toEqual(['c2', 'c3']));
     await app.loadMore();
     expect(ids()).toEqual(['c2', 'c3']);
+    expect(app.store.state.list.nextCursor).toBe('');
+  });
+
+  it('a search scrolled past its first page keeps its loaded pages when a frame makes it ask again', async () => {
+    // 40 matches, 30 a page; the user sends in a conversation that does not match.
+    const all = Array.from({ length: 40 }, (_, i) => conv(`m${i}`, `match ${i} topic`, new Date(Date.UTC(2026, 0, 1, 0, 40 - i)).toISOString()));
+    const list = (q: URLSearchParams) => {
+      const found = all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+      const cursor = q.get('cursor');
+      const rest = cursor ? found.filter((c) => c.updatedAt < cursor) : found;
+      const page = rest.slice(0, 30);
+      return { conversations: page, nextCursor: rest.length > 30 ? page.at(-1)!.updatedAt : '' };
+    };
+    const { app, socket, calls } = setup({ path: '/', snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], list });
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    const searches = () => calls.filter((x) => x.url.startsWith('/api/conversations?') && x.url.includes('q=topic')).length;
+    await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+    all.push(conv('other', 'chat', '2026-01-01T00:00:00Z'));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(searches()).toBe(1));
+    await vi.waitFor(() => expect(ids()).toHaveLength(30));
+    await app.loadMore();
+    const loaded = all.slice(0, 40).map((c) => c.id);
+    expect(ids()).toEqual(loaded);
+    expect(app.store.state.list.nextCursor).toBe('');
+    const before = searches();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      socket().receive({ type: 'conversation', action: 'updated', conversation: conv('other', 'chat', '2026-02-01T00:00:00Z') });
+      await vi.advanceTimersByTimeAsync(SEARCH_AGAIN_MS);
+      expect(searches()).toBe(before + 1);
+    } finally {
+      vi.useRealTimers();
+    }
+    await settle();
+    expect(ids()).toEqual(loaded);
     expect(app.store.state.list.nextCursor).toBe('');
   });
 

@@ -237,8 +237,12 @@ export class ConversationList {
    * The pages loaded after the first are read again from the page's
    * nextCursor (see refreshedHead): more changes elsewhere than a page
    * holds left some for good between the refreshed page and the old cursor.
+   * A search read again on a frame (searchAgain, `trim` false) only merges
+   * the page: the pages loaded after it and their cursor stay (trimmed, a
+   * search scrolled past its first page collapsed to it on any frame of a
+   * conversation it lacks, the user's own sends elsewhere included).
    */
-  async refreshHead(): Promise<void> {
+  async refreshHead(trim = true): Promise<void> {
     const seq = this.seq;
     const at = requestOrder();
     const { appliedQuery: query, items } = this.store.state.list;
@@ -251,7 +255,7 @@ export class ConversationList {
       for (const c of page.conversations) this.put(c, 'listed');
       const unchanged = new Set([...known].filter((id) => !this.changedSince(id, at)));
       const head = this.current(page.conversations);
-      this.store.set((s) => ({ ...s, list: refreshedHead(s.list, head, page.nextCursor, unchanged) }));
+      this.store.set((s) => ({ ...s, list: refreshedHead(s.list, head, page.nextCursor, unchanged, trim) }));
     } catch {
       // the next refresh will do
     }
@@ -360,7 +364,7 @@ export class ConversationList {
   /** readSearchAgain reads a search's head again (searchAgain), if a search is still shown and its list did not fail. */
   private readSearchAgain(): void {
     const { appliedQuery, error } = this.store.state.list;
-    if (appliedQuery && error === null) void this.refreshHead();
+    if (appliedQuery && error === null) void this.refreshHead(false);
   }
 
   /** cancelSearchAgain drops the pending searchAgain read, also one waiting for the tab to be shown. */

@@ -154,15 +154,24 @@ export function removeConversation(list: ListState, id: string): ListState {
  * it sort above the cursor of the pages loaded before and would never come,
  * and a page loaded before is never read again (a conversation deleted on
  * it stayed). The pages after bring them back in the server's order.
+ * Without `trim` (a search read again on a frame, searchAgain: its cursor
+ * is not stale) the ones older than the page stay and so does the list's
+ * cursor: the pages the user scrolled to stay shown.
  */
-export function refreshedHead(list: ListState, page: readonly Conversation[], nextCursor: string, known: ReadonlySet<string>): ListState {
+export function refreshedHead(
+  list: ListState,
+  page: readonly Conversation[],
+  nextCursor: string,
+  known: ReadonlySet<string>,
+  trim = true,
+): ListState {
   const listed = new Set(page.map((c) => c.id));
   const oldest = page.at(-1);
   const inRange = (c: Conversation) => !nextCursor || (oldest !== undefined && newestFirst(c, oldest) < 0);
-  const stays = (c: Conversation) => listed.has(c.id) || (inRange(c) && !known.has(c.id));
+  const stays = (c: Conversation) => listed.has(c.id) || (inRange(c) ? !known.has(c.id) : !trim);
   const shown = new Set(list.items.map((c) => c.id));
   const items = [...list.items.filter(stays), ...page.filter((c) => !shown.has(c.id))].sort(newestFirst);
-  return { ...list, items, nextCursor };
+  return { ...list, items, nextCursor: trim ? nextCursor : list.nextCursor };
 }
 
 /** touchConversation moves a conversation's activity time forward (a new message). */
