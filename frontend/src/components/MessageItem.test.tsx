@@ -190,7 +190,9 @@ describe('MessageItem edit that shows nothing', () => {
       act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
       const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
       typeInto(box.querySelector('textarea')!, text);
-      expect([...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!.disabled).toBe(true);
+      const send = [...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!;
+      expect(send.getAttribute('aria-disabled')).toBe('true');
+      act(() => send.click());
       act(() => void box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
       expect(edit).not.toHaveBeenCalled();
     } finally {
@@ -247,7 +249,7 @@ describe('MessageItem edit while an answer runs', () => {
       const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
       const send = [...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!;
       const enter = () => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })));
-      expect(send.disabled).toBe(true);
+      expect(send.getAttribute('aria-disabled')).toBe('true');
       expect(box.querySelector('[role="status"]')?.textContent).toBe('A message or an answer is on its way: send this once it is done.');
       enter();
       expect(edit).not.toHaveBeenCalled();
@@ -348,6 +350,29 @@ describe('MessageItem buttons locked while focused', () => {
     expect(document.activeElement).toBe(button); // Regenerate's press would move it to the message box
     renderMessage(mount, m, { locked: false });
     expect(button.hasAttribute('aria-disabled')).toBe(false);
+  });
+
+  it("the edit box's Send keeps the focus once another tab's send locks it, aria-disabled: a press does nothing", () => {
+    const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
+    try {
+      renderMessage(mount, question);
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+      const send = [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Send')!;
+      send.focus();
+      renderMessage(mount, question, { locked: true });
+      expect(document.activeElement).toBe(send);
+      expect(send.matches(':disabled'), 'a disabled button loses the focus').toBe(false);
+      expect(send.getAttribute('aria-disabled')).toBe('true');
+      act(() => send.click());
+      expect(edit).not.toHaveBeenCalled();
+      expect(mount.host.querySelector('.edit-box')).not.toBeNull();
+      renderMessage(mount, question, { locked: false });
+      expect(send.hasAttribute('aria-disabled')).toBe(false);
+      act(() => send.click());
+      expect(edit).toHaveBeenCalledWith('u1', 'A question');
+    } finally {
+      edit.mockRestore();
+    }
   });
 });
 

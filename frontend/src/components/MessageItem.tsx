@@ -461,7 +461,9 @@ function EditBox({
           <button type="button" onClick={cancel}>
             Cancel
           </button>
-          <button type="button" className="primary" disabled={!ok} onClick={() => onSubmit(text)}>
+          {/* aria-disabled, not disabled: locked by another tab's send, a
+              disabled Send dropped the focus to the page (as Edit's did). */}
+          <button type="button" className="primary" aria-disabled={!ok || undefined} onClick={() => ok && onSubmit(text)}>
             Send
           </button>
         </div>
