@@ -346,6 +346,15 @@ describe('app.css aria-disabled buttons', () => {
   });
 });
 
+describe('app.css text boxes that grow with their text (useAutoGrow)', () => {
+  // A box resized by hand was set back to its text's height at the next
+  // keystroke or width change: they offer no resize handle.
+  it.each([['.composer textarea'], ['.edit-box textarea']])('%s has no resize handle', (selector) => {
+    const rules = topRules().filter((r) => r.selector === selector && r.decls.has('resize'));
+    expect(rules.at(-1)?.decls.get('resize')).toBe('none');
+  });
+});
+
 describe('app.css answer headings', () => {
   // lib/markdown.ts renders # as an h3 (the page's h1 is the conversation's
   // title), #### and below as an h6: sizes from # down, none under the text's.
