@@ -568,4 +568,33 @@ describe('Sidebar fields counted as the server counts them (code points)', () =>
     type('a'.repeat(197) + family);
     expect(setQuery).toHaveBeenLastCalledWith('a'.repeat(197));
   });
+
+  // Cut at its end, a letter typed in the middle of a full search dropped
+  // the search's last character and moved the caret to the end.
+  it('a letter typed in the middle of a full search is refused, the text and the caret as they were', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const setQuery = vi.spyOn(app, 'setQuery').mockImplementation((query) => app.store.set((s) => ({ ...s, list: { ...s.list, query } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const search = mount.host.querySelector<HTMLInputElement>('input[type="search"]')!;
+    act(() => search.focus());
+    const full = 'a'.repeat(100) + 'b'.repeat(100);
+    const type = (value: string, caret: number) =>
+      act(() => {
+        Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(search, value);
+        search.setSelectionRange(caret, caret);
+        search.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+    type(full, 200);
+    expect(app.store.state.list.query).toBe(full);
+    type('a'.repeat(100) + 'x' + 'b'.repeat(100), 101);
+    expect(setQuery).toHaveBeenLastCalledWith(full);
+    expect(search.value).toBe(full);
+    expect([search.selectionStart, search.selectionEnd]).toEqual([100, 100]);
+  });
 });

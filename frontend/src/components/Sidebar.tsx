@@ -7,7 +7,7 @@ import { useApp, useAppState } from '../hooks/app';
 import { useFocusAfterGone, useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { useTheme } from '../hooks/useTheme';
 import { isImeKey } from '../lib/ime';
-import { MAX_SEARCH_CHARS, MAX_TITLE_CHARS, clipChars, lengthStatus } from '../lib/limits';
+import { MAX_SEARCH_CHARS, MAX_TITLE_CHARS, clipEdit, lengthStatus } from '../lib/limits';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
 import type { AppState } from '../lib/state';
@@ -46,6 +46,20 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const listEl = useRef<HTMLUListElement>(null);
   const newChat = useRef<HTMLButtonElement>(null);
   const searchField = useRef<HTMLInputElement>(null);
+  // The caret of a search edit cut to the limit (clipEdit), put back once
+  // the field shows the kept text: setting it moved the caret to the end.
+  const searchCaret = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const caret = searchCaret.current;
+    searchCaret.current = null;
+    if (caret !== null && searchField.current === document.activeElement) searchField.current?.setSelectionRange(caret, caret);
+  });
+  const onSearch = (field: HTMLInputElement) => {
+    const caret = field.selectionEnd ?? field.value.length;
+    const edit = clipEdit(list.query, field.value, caret, MAX_SEARCH_CHARS);
+    if (edit.value !== field.value) searchCaret.current = edit.caret;
+    app.setQuery(edit.value);
+  };
   const keepFocus = useFocusInList(list.items, listEl, newChat);
   const more = useRef<HTMLButtonElement>(null);
   useFocusAfterLastPage(more, list.items, listEl, searchField);
@@ -98,7 +112,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             aria-label="Search conversations"
             dir="auto"
             value={list.query}
-            onChange={(e) => app.setQuery(clipChars(e.target.value, MAX_SEARCH_CHARS))}
+            onChange={(e) => onSearch(e.target)}
             aria-invalid={!!searchError || undefined}
             aria-describedby={searchError ? 'search-error' : undefined}
           />

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, charCount, clipChars, isLongMessage, lengthStatus } from './limits';
+import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, charCount, clipChars, clipEdit, isLongMessage, lengthStatus } from './limits';
 
 describe('lengthStatus', () => {
   const cases: Array<{ name: string; text: string; show: boolean; over: boolean; words?: RegExp }> = [
@@ -59,6 +59,21 @@ describe('clipChars', () => {
     ['an emoji family within the limit: kept', 'a'.repeat(195) + family, 200, 'a'.repeat(195) + family],
   ])('%s', (_name, text, max, want) => {
     expect(clipChars(text, max)).toBe(want);
+  });
+});
+
+describe('clipEdit', () => {
+  const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}';
+  const full = 'a'.repeat(100) + 'b'.repeat(100);
+  it.each([
+    ['within the limit: as it is', 'abc', 'abXc', 3, 200, 'abXc', 3],
+    ['a letter typed in the middle of a full field: refused, the caret where it was', full, 'a'.repeat(100) + 'x' + 'b'.repeat(100), 101, 200, full, 100],
+    ['a paste in the middle: what fits of it, the end kept', 'a'.repeat(98) + 'b'.repeat(100), 'a'.repeat(98) + 'xyz' + 'b'.repeat(100), 101, 200, 'a'.repeat(98) + 'xy' + 'b'.repeat(100), 100],
+    ['a paste over a selection: the selection replaced', 'a'.repeat(190) + 'SEL' + 'b'.repeat(7), 'a'.repeat(190) + 'x'.repeat(10) + 'b'.repeat(7), 200, 200, 'a'.repeat(190) + 'xxx' + 'b'.repeat(7), 193],
+    ['a paste at the end, an emoji family across the limit: left out whole', '', 'a'.repeat(197) + family, 205, 200, 'a'.repeat(197), 197],
+    ['an emoji typed after an emoji in a full field: no half of either', '\u{1F600}'.repeat(200), '\u{1F600}'.repeat(200) + '\u{1F601}', 402, 200, '\u{1F600}'.repeat(200), 400],
+  ])('%s', (_name, before, value, caret, max, want, wantCaret) => {
+    expect(clipEdit(before, value, caret, max)).toEqual({ value: want, caret: wantCaret });
   });
 });
 

@@ -48,6 +48,33 @@ export function clipChars(text: string, max: number): string {
   return text.slice(0, end);
 }
 
+/**
+ * clipEdit limits an edit of a field to max code points: of what the edit
+ * inserted (the text before `caret`, where the edit put it, that `before`
+ * lacks) only what fits is kept (clipChars: never cut inside a character),
+ * the rest of the field as it was. value is the field after the edit and
+ * caret its caret; the answer's caret is after what was kept. Clipping the
+ * end of the whole text instead dropped its last character and moved the
+ * caret to the end when the user typed in the middle of a full field.
+ */
+export function clipEdit(before: string, value: string, caret: number, max: number): { value: string; caret: number } {
+  if (value.length <= max || charCount(value) <= max) return { value, caret };
+  const suffix = value.slice(caret);
+  if (!before.endsWith(suffix)) {
+    const clipped = clipChars(value, max); // not an insertion at the caret: cut the end
+    return { value: clipped, caret: clipped.length };
+  }
+  let start = 0;
+  const limit = Math.min(caret, before.length - suffix.length);
+  while (start < limit && before[start] === value[start]) start++;
+  const unit = value.charCodeAt(start - 1);
+  if (start > 0 && unit >= 0xd800 && unit <= 0xdbff) start--; // not between a surrogate pair
+  const prefix = value.slice(0, start);
+  const room = Math.max(0, max - charCount(prefix) - charCount(suffix));
+  const kept = clipChars(value.slice(start, caret), room);
+  return { value: prefix + kept + suffix, caret: start + kept.length };
+}
+
 /** LengthStatus is what the composer shows about a text's length. */
 export interface LengthStatus {
   count: number;
