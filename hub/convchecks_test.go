@@ -69,10 +69,7 @@ func lastTitle(t *testing.T, frames []*protocol.Frame, id string) (string, bool)
 func TestConversationFrameBurst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tc := newTestCluster(t)
-	held := &cutOffBus{}
-	a := tc.startWith(t, "A", func(m *MemBus) Bus { held.Bus = m; return held }, nil)
-	b := tc.start(t, "B")
+	tc, held, a, b := startHeldPair(t)
 	user := tc.user.ID
 	s := newTab(user, "t")
 	b.Register(s)

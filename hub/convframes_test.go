@@ -9,6 +9,15 @@ import (
 	"chatd/persistence"
 )
 
+// startHeldPair starts a test cluster's instances A, whose broadcasts
+// wait while held says so (cutOffBus), and B.
+func startHeldPair(t *testing.T) (tc *testCluster, held *cutOffBus, a, b *testHub) {
+	tc = newTestCluster(t)
+	held = &cutOffBus{}
+	a = tc.startWith(t, "A", func(m *MemBus) Bus { held.Bus = m; return held }, nil)
+	return tc, held, a, tc.start(t, "B")
+}
+
 // cutOffBus is a bus member whose broadcasts wait while held, as those of
 // an instance cut off from the bus wait in its outbox.
 type cutOffBus struct {
@@ -87,10 +96,7 @@ func TestLateConversationFrameAfterDeletion(t *testing.T) {
 		t.Run(tcase.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			tc := newTestCluster(t)
-			held := &cutOffBus{}
-			a := tc.startWith(t, "A", func(m *MemBus) Bus { held.Bus = m; return held }, nil)
-			b := tc.start(t, "B")
+			tc, held, a, b := startHeldPair(t)
 			user := tc.user.ID
 			gone, renamed := tc.conversation(t), tc.conversation(t)
 
