@@ -544,7 +544,7 @@ describe('live updates', () => {
 
     await a.page.getByRole('button', { name: 'Sign out' }).click(); // revokes every token of the user
     await b.page.getByRole('button', { name: 'Sign in' }).waitFor();
-    await b.page.getByText('Your session has ended').waitFor();
+    await b.page.locator('#auth-notice').getByText('Your session has ended').waitFor(); // the notice shown (the polite region says it too)
     await shot(b.page, '11-session-ended');
     await login(b.page, creds.email, creds.password);
     await waitFor(async () => (await b.page.getByLabel('Message', { exact: true }).inputValue()) === 'an unsent draft that must survive', {
@@ -949,7 +949,7 @@ describe('fallback transport', () => {
 
     // Signing out in page A ends page B's event stream; page B returns to sign-in.
     await a.page.getByRole('button', { name: 'Sign out' }).click();
-    await b.page.getByText('Your session has ended').waitFor({ timeout: 15000 });
+    await b.page.locator('#auth-notice').getByText('Your session has ended').waitFor({ timeout: 15000 });
     assert.equal(await b.page.evaluate(() => window.__chatd.transport()), null);
     assert.deepEqual([...a.seen.errors, ...b.seen.errors], []);
     await a.context.close();

@@ -361,9 +361,11 @@ describe('answers', () => {
       { cid: conversationId(page), mid: a.id },
     );
     assert.ok(usage && usage.promptTokens > 0 && usage.completionTokens > 0, JSON.stringify(usage));
-    const label = page.locator('.msg-assistant .usage').last();
+    const label = page.locator('.msg-assistant .usage [title]').last(); // what is seen; a screen reader reads the whole title beside it
     assert.equal(await label.innerText(), `${usage.completionTokens} tokens`);
-    assert.match(await label.getAttribute('title'), new RegExp(`This answer: ${usage.completionTokens} tokens\\. The prompt .*: ${usage.promptTokens} tokens`));
+    const title = new RegExp(`This answer: ${usage.completionTokens} tokens\\. The prompt .*: ${usage.promptTokens} tokens`);
+    assert.match(await label.getAttribute('title'), title);
+    assert.match(await page.locator('.msg-assistant .usage .sr-only').last().textContent(), title);
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
