@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,11 +267,16 @@ func TestConversationChecksBounded(t *testing.T) {
 // in hang wait until their context ends, and fail with its error.
 type hangingReads struct {
 	Store
-	hang map[string]bool // read only once set
+	hang    map[string]bool // read only once set
+	hanging chan struct{}   // closed as the first read hangs
+	once    sync.Once
+	hangs   atomic.Int64 // reads that hung
 }
 
 func (s *hangingReads) Conversation(ctx context.Context, owner, id string) (persistence.Conversation, error) {
 	if s.hang[id] {
+		s.once.Do(func() { close(s.hanging) })
+		s.hangs.Add(1)
 		<-ctx.Done()
 		return persistence.Conversation{}, ctx.Err()
 	}
@@ -282,37 +288,49 @@ func (s *hangingReads) Conversation(ctx context.Context, owner, id string) (pers
 // instance cannot reach) held each frame behind the ones before it a
 // read timeout apiece (5 s): a read timing out now lets frames go out
 // unchecked for a while, so a third conversation's frame behind two that
-// hang arrives within about one read's timeout (convCheckTimeout), well
-// under the two timeouts it waited before.
+// hang arrives after one read that hangs (convCheckTimeout), not two
+// (of 5 s each before); also when a newer frame of the hung conversation
+// came during its read (a check of its own, which read again).
 func TestConversationChecksHungStore(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t)
-	a := tc.start(t, "A")
-	hung := &hangingReads{hang: map[string]bool{}}
-	convs := []persistence.Conversation{tc.conversation(t), tc.conversation(t), tc.conversation(t)}
-	hung.hang[convs[0].ID], hung.hang[convs[1].ID] = true, true
-	b := tc.startWith(t, "B", nil, func(o *Options) { hung.Store = o.Store; o.Store = hung })
-	user := tc.user.ID
-	s := newTab(user, "t")
-	b.Register(s)
-	t.Cleanup(func() { b.Detach(s) })
+	for _, newer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("newer frame during the read %v", newer), func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t)
+			a := tc.start(t, "A")
+			hung := &hangingReads{hang: map[string]bool{}, hanging: make(chan struct{})}
+			convs := []persistence.Conversation{tc.conversation(t), tc.conversation(t), tc.conversation(t)}
+			hung.hang[convs[0].ID], hung.hang[convs[1].ID] = true, true
+			b := tc.startWith(t, "B", nil, func(o *Options) { hung.Store = o.Store; o.Store = hung })
+			user := tc.user.ID
+			s := newTab(user, "t")
+			b.Register(s)
+			t.Cleanup(func() { b.Detach(s) })
 
-	start := time.Now()
-	for _, c := range convs {
-		a.ConversationChanged(user, "created", c)
-	}
-	s.waitUntil(t, "the third conversation", func(frames []*protocol.Frame, _ protocol.CloseCode) bool {
-		return len(framesOf(frames, convs[2].ID)) > 0
-	})
-	took := time.Since(start)
-	t.Logf("the third conversation's frame after %s", took)
-	if took >= 2*busTimeout {
-		t.Errorf("the third conversation's frame after %s, behind two hung reads: want well under %s", took, 2*busTimeout)
-	}
-	frames, _ := s.snapshot()
-	for i, c := range convs[:2] {
-		if got := framesOf(frames, c.ID); len(got) != 1 || protocol.ConversationAction(got[0]) != "created" {
-			t.Errorf("hung conversation %d: frames\n%s\nwant its created, sent unchecked", i, dump(got))
-		}
+			start := time.Now()
+			a.ConversationChanged(user, "created", convs[0])
+			<-hung.hanging
+			if newer {
+				a.ConversationChanged(user, "updated", convs[0])
+			}
+			for _, c := range convs[1:] {
+				a.ConversationChanged(user, "created", c)
+			}
+			s.waitUntil(t, "the third conversation", func(frames []*protocol.Frame, _ protocol.CloseCode) bool {
+				return len(framesOf(frames, convs[2].ID)) > 0
+			})
+			took := time.Since(start)
+			t.Logf("the third conversation's frame after %s", took)
+			if n := hung.hangs.Load(); n != 1 {
+				t.Errorf("%d reads hung, want 1: the frames after the first read that timed out go out unchecked", n)
+			}
+			if took >= 2*busTimeout {
+				t.Errorf("the third conversation's frame after %s, behind hung reads: want well under %s", took, 2*busTimeout)
+			}
+			frames, _ := s.snapshot()
+			if got := framesOf(frames, convs[1].ID); len(got) != 1 || protocol.ConversationAction(got[0]) != "created" {
+				t.Errorf("the second hung conversation: frames\n%s\nwant its created, sent unchecked", dump(got))
+			}
+		})
 	}
 }

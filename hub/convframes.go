@@ -312,7 +312,16 @@ func (h *Hub) check(key convKey, rc remoteConv) {
 	for reads := 1; ; reads++ {
 		c, err := h.readChecked(key)
 		g.mu.Lock()
-		if g.moved && reads < convRereads && h.busCtx.Err() == nil {
+		timedOut := errors.Is(err, context.DeadlineExceeded) && h.busCtx.Err() == nil
+		if timedOut {
+			// Whatever the check then does (a newer frame of the
+			// conversation waiting, one sent during the read), the
+			// frames after it go out unchecked for a while.
+			g.uncheckedUntil = time.Now().Add(convUncheckedFor)
+			h.log.Warn("read a conversation another instance's frame tells of: timed out; frames sent unchecked for a while",
+				"user", key.userID, "conversation", key.convID, "timeout", convCheckTimeout, "for", convUncheckedFor)
+		}
+		if g.moved && !timedOut && reads < convRereads && h.busCtx.Err() == nil {
 			g.moved = false
 			g.mu.Unlock()
 			continue
@@ -351,11 +360,7 @@ func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversati
 		if h.busCtx.Err() != nil {
 			return
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			g.uncheckedUntil = time.Now().Add(convUncheckedFor)
-			h.log.Warn("read a conversation another instance's frame tells of: timed out; frames sent unchecked for a while",
-				append(attrs, "timeout", convCheckTimeout, "for", convUncheckedFor)...)
-		} else {
+		if !errors.Is(err, context.DeadlineExceeded) { // a timeout was logged by check
 			h.log.Warn("read a conversation another instance's frame tells of; frame sent unchecked", append(attrs, "err", err)...)
 		}
 		rc.each(func(action string, f *protocol.Frame) { h.deliverConvLocked(key.userID, key.convID, action, f) })
