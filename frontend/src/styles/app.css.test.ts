@@ -358,6 +358,21 @@ describe('app.css aria-disabled buttons', () => {
     const filter = computed(rules, el, 'filter');
     expect(filter === undefined || filter === 'none', `filter ${filter}`).toBe(true);
   });
+
+  it.each([
+    ['Send', ['send']],
+    ['the edit box\'s Send', ['primary']],
+  ])('%s keeps its fill when hovered or pressed', (_name, classes) => {
+    // A hover rule of enabled buttons (button:hover's, the primary's)
+    // made the blank composer's Send pale, its arrow nearly gone, and the
+    // edit box's look pressable.
+    const rules = topRules();
+    const attrs = ['[aria-disabled="true"]'];
+    const resting = computed(rules, { classes, states: [], attrs }, 'background');
+    for (const states of [['hover'], ['active'], ['hover', 'active']]) {
+      expect(computed(rules, { classes, states, attrs }, 'background'), states.join(':')).toBe(resting);
+    }
+  });
 });
 
 describe('app.css text boxes that grow with their text (useAutoGrow)', () => {
