@@ -379,7 +379,7 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 		return err
 	}
 	body.end()
-	if note := statusNote(m, body.started); note != "" {
+	if note := statusNote(m, body.shown); note != "" {
 		fmt.Fprintf(w, "_%s_\n\n", escapeControls(note))
 	}
 	return nil
@@ -405,6 +405,7 @@ type mdBody struct {
 	tail    []byte   // the current line's last bytes, to find a marker split between pieces
 	blocks  mdBlocks // the blocks open after the lines so far
 	cr      bool     // the last piece ended with a \r, held back: a line end if a \n follows
+	shown   bool     // text other than white space was written
 }
 
 func (b *mdBody) write(piece string) error {
@@ -460,6 +461,7 @@ func (b *mdBody) text(s string) {
 		b.w.WriteByte('\n')
 	}
 	b.started = true
+	b.shown = b.shown || strings.TrimSpace(s) != ""
 	room := maxFenceLine - len(b.line)
 	b.line = append(b.line, s[:min(max(room, 0), len(s))]...)
 	b.long = b.long || len(s) > room
@@ -537,7 +539,8 @@ const keptClause = "; the text so far is kept"
 // frontend/src/lib/finish.ts) cut at the model's output limit or its
 // context window (finish reason length covers both) or stopped by the
 // provider's content filter; "" for none. hasText says whether the
-// message's text, written above it, showed anything.
+// message's text, written above it, held more than white space (the web
+// client's content.trim()).
 func statusNote(m *persistence.Message, hasText bool) string {
 	switch m.Status {
 	case persistence.StatusCancelled:

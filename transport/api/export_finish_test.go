@@ -55,7 +55,7 @@ func TestExportSaysWhyAnAnswerWasInterrupted(t *testing.T) {
 	owner := e.user(t)
 	for _, tc := range []struct {
 		name, reason, want string
-		empty              bool // the answer has no text
+		empty              bool // the answer has no text (or white space alone)
 	}{
 		{"shutdown", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering; the text so far is kept._", false},
 		{"end not saved", "The end of the answer could not be saved;\nit was kept as it was last saved.", "_Answer interrupted: The end of the answer could not be saved; it was kept as it was last saved._", false},
@@ -64,13 +64,14 @@ func TestExportSaysWhyAnAnswerWasInterrupted(t *testing.T) {
 		{"no reason stored", "", "_Answer interrupted (the server stopped while it was being written)._", false},
 		{"swept with no text", "The answer stopped without its end being saved; the text so far is kept.", "_Answer interrupted: The answer stopped without its end being saved._", true},
 		{"shutdown with no text", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering._", true},
+		{"spaces alone", "The server restarted while answering; the text so far is kept.", "_Answer interrupted: The server restarted while answering._", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, ids := e.conversation(t, owner, "q")
 			content := "Part of it"
 			if tc.empty {
-				content = ""
+				content = map[bool]string{true: " \t \n  ", false: ""}[tc.name == "spaces alone"]
 			}
 			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
 				Content: content, Status: persistence.StatusInterrupted, Error: tc.reason}
