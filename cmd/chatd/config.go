@@ -371,14 +371,20 @@ func (r *configReader) modelsWithoutUpstream(c Config) {
 // settings of the one upstream that the file replaces, as
 // OPENAI_REASONING_MODELS and OPENAI_INLINE_THINKING are: the start would
 // quietly leave them out (a base URL, a model list the operator believes
-// in force). OPENAI_API_KEY goes, as an upstream's apiKeyEnv may name it.
+// in force). OPENAI_API_KEY goes, as an upstream's apiKeyEnv may name it,
+// and so does OPENAI_MODELS_FROM_UPSTREAM=false, its default (asking for
+// nothing the file would have to do).
 func (r *configReader) replacedByUpstreamsFile() {
 	for _, v := range []struct{ name, instead string }{
 		{"OPENAI_BASE_URL", "set baseURL on an upstream in that file"},
 		{"OPENAI_MODELS", "list the models on their upstream in that file"},
 		{"OPENAI_MODELS_FROM_UPSTREAM", "set discover: true on an upstream in that file"},
 	} {
-		if r.str(v.name, "") != "" {
+		set := r.str(v.name, "") != ""
+		if v.name == "OPENAI_MODELS_FROM_UPSTREAM" && set {
+			set = r.boolean(v.name, false) // false, its default, asks for nothing
+		}
+		if set {
 			r.fail(v.name, "is not read with CHATD_UPSTREAMS_FILE: %s, and remove (or comment out) %s", v.instead, v.name)
 		}
 	}

@@ -200,7 +200,7 @@ func TestLoadConfigInlineThinking(t *testing.T) {
 // (OPENAI_BASE_URL, OPENAI_MODELS, OPENAI_MODELS_FROM_UPSTREAM, as
 // OPENAI_REASONING_MODELS and OPENAI_INLINE_THINKING do), where they were
 // quietly left out; OPENAI_API_KEY, which an upstream's apiKeyEnv may
-// name, goes.
+// name, goes, and so does OPENAI_MODELS_FROM_UPSTREAM=false.
 func TestLoadConfigOneUpstreamBesideFile(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "up.yaml")
@@ -217,8 +217,13 @@ func TestLoadConfigOneUpstreamBesideFile(t *testing.T) {
 			[]string{"OPENAI_BASE_URL: is not read with CHATD_UPSTREAMS_FILE: set baseURL on an upstream in that file, and remove (or comment out) OPENAI_BASE_URL"}},
 		{"models", map[string]string{"OPENAI_MODELS": "gpt-4o-mini,gpt-4o"},
 			[]string{"OPENAI_MODELS: is not read with CHATD_UPSTREAMS_FILE: list the models on their upstream in that file"}},
-		{"models from the upstream", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "false"},
+		{"models from the upstream", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "true"},
 			[]string{"OPENAI_MODELS_FROM_UPSTREAM: is not read with CHATD_UPSTREAMS_FILE: set discover: true on an upstream"}},
+		// false, its default, asks for nothing: an env file of the release
+		// before that spelled it out still starts.
+		{"models from the upstream, false", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "false"}, nil},
+		{"models from the upstream, not a boolean", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "maybe"},
+			[]string{"OPENAI_MODELS_FROM_UPSTREAM: \"maybe\" is not true or false"}},
 		{"all of them at once", map[string]string{"OPENAI_BASE_URL": "https://api.openai.com/v1", "OPENAI_MODELS": "gpt-4o",
 			"OPENAI_MODELS_FROM_UPSTREAM": "true", "OPENAI_REASONING_MODELS": "*"},
 			[]string{"OPENAI_BASE_URL: is not read", "OPENAI_MODELS: is not read", "OPENAI_MODELS_FROM_UPSTREAM: is not read",
