@@ -199,7 +199,11 @@ func (a *Accounts) takeBack(ctx context.Context, userID string, mark markState, 
 		if err == nil {
 			return cause
 		}
-		if !errors.Is(err, persistence.ErrNotFound) {
+		switch {
+		case errors.Is(err, errGraceSpent):
+			// By design: past takeBackWithin the mark is the store's sweep's to finish.
+			a.opts.Logger.Info("an account's deletion mark left to the store's sweep (too late to take back)", slog.String("user_id", userID))
+		case !errors.Is(err, persistence.ErrNotFound):
 			a.opts.Logger.Warn("taking back an account's deletion mark failed", slog.String("user_id", userID), slog.Any("err", err))
 		}
 	}
