@@ -729,6 +729,24 @@ describe('a change answered not_found (deleted where this tab did not hear of it
     expect(toasts.includes('This conversation was deleted.')).toBe(want.left);
     expect(app.store.state.modelPicks).toEqual({});
   });
+
+  it.each([
+    ['chatd\'s not_found', notFound, { refused: null, kept: false }],
+    ['a proxy\'s 404 (no chatd body)', proxy404, { refused: { text: 'The server refused the settings: The server refused this request (HTTP 404). Reload the page and try again.' }, kept: true }],
+  ])('a save of the open one\'s system prompt and parameters, %s', async (_, answer, want) => {
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:02Z'), conv(OTHER, 'another', '2026-01-01T00:00:01Z')], nextCursor: '' }),
+      route: (url, init) => (url === `/api/conversations/${CID}` && init?.method === 'PATCH' ? answer() : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]));
+    expect(await app.saveSettings('Be brief.', { temperature: 0.3 })).toEqual(want.refused);
+    expect(app.store.state.list.items.map((c) => c.id)).toEqual(want.kept ? [CID, OTHER] : [OTHER]);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: want.kept ? CID : null });
+    expect(app.store.state.toasts.map((t) => t.text).includes('This conversation was deleted.')).toBe(!want.kept);
+  });
 });
 
 describe('another user signed in by another tab', () => {

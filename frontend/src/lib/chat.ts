@@ -1035,7 +1035,12 @@ export class ChatApp {
    * settings are not known, and they are never the next new chat's. So are
    * the new chat's while it waits for its conversation (NEW_CHAT_STARTING):
    * its request is made with those it was sent with (every attempt the
-   * same, its clientId too), and they are cleared once it is made.
+   * same, its clientId too), and they are cleared once it is made. A save
+   * chatd answers 404 not_found (the conversation deleted where this tab did
+   * not hear of it) forgets the conversation as patch does and returns null:
+   * the deletion's notice says it, where a refusal would say it again (or a
+   * toast, the dialog closed by the tab leaving it) and the conversation
+   * stayed listed. A 404 without chatd's body (a proxy's) is still refused.
    */
   async saveSettings(systemPrompt: string, params: Params): Promise<ServerRefusal | null> {
     if (!this.openId) {
@@ -1049,13 +1054,17 @@ export class ChatApp {
     if (systemPrompt !== conversation.systemPrompt) patch.systemPrompt = systemPrompt;
     if (!sameParams(params, conversation.params)) patch.params = params;
     if (Object.keys(patch).length === 0) return null;
+    const id = this.openId;
     const epoch = this.list.epoch;
     try {
-      const { conversation: saved } = await this.api.updateConversation(this.openId, patch);
+      const { conversation: saved } = await this.api.updateConversation(id, patch);
       this.list.applyIn(epoch, saved); // not into the next session's list (see patch)
       return null;
     } catch (err) {
-      return epoch === this.list.epoch ? serverRefusal(err) : null;
+      if (epoch !== this.list.epoch) return null;
+      if (!(err instanceof ApiError && err.status === 404 && err.code === 'not_found')) return serverRefusal(err);
+      this.deleted(id); // as patch: its notice, when open, says why nothing was saved
+      return null;
     }
   }
 
