@@ -352,6 +352,31 @@ describe('MessageItem buttons locked while focused', () => {
     expect(button.hasAttribute('aria-disabled')).toBe(false);
   });
 
+  it.each([
+    ['Next, the versions after it gone (a refused edit\'s, dropped)', 'Next version', { version: 2, versions: 2 }],
+    ['Previous, the versions before it gone', 'Previous version', { version: 1, versions: 2 }],
+  ])('%s keeps the focus at the end of the versions, aria-disabled: a press does nothing', (_name, label, after) => {
+    const step = vi.spyOn(ChatApp.prototype, 'switchVersion').mockImplementation(() => undefined);
+    try {
+      renderMessage(mount, question, { version: 2, versions: 3 });
+      const button = mount.host.querySelector<HTMLButtonElement>(`button[aria-label="${label}"]`)!;
+      button.focus();
+      renderMessage(mount, question, after);
+      expect(document.activeElement).toBe(button);
+      expect(button.matches(':disabled'), 'a disabled button loses the focus').toBe(false);
+      expect(button.getAttribute('aria-disabled')).toBe('true');
+      act(() => button.click());
+      expect(step).not.toHaveBeenCalled();
+      expect(mount.host.querySelector('.versions .sr-only')?.textContent).toBe(`Version ${after.version} of 2`);
+      renderMessage(mount, question, { version: 2, versions: 3 });
+      expect(button.hasAttribute('aria-disabled')).toBe(false);
+      act(() => button.click());
+      expect(step).toHaveBeenCalledWith('u1', label === 'Next version' ? 1 : -1);
+    } finally {
+      step.mockRestore();
+    }
+  });
+
   it("the edit box's Send keeps the focus once another tab's send locks it, aria-disabled: a press does nothing", () => {
     const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
     try {

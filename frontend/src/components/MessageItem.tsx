@@ -98,12 +98,12 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   const nextVersion = useRef<HTMLButtonElement>(null);
   // Shown in place of the version whose Previous or Next button was pressed:
   // that button's twin here takes the focus (the other one, at the end of
-  // the versions, where it is disabled).
+  // the versions, where it is aria-disabled).
   useLayoutEffect(() => {
     const dir = versionFocus?.take(message.parentId);
     if (!dir) return;
     const [pressed, other] = dir < 0 ? [previousVersion.current, nextVersion.current] : [nextVersion.current, previousVersion.current];
-    (pressed && !pressed.disabled ? pressed : other)?.focus();
+    (pressed && pressed.getAttribute('aria-disabled') !== 'true' ? pressed : other)?.focus();
   }, []); // on mount only
   function openEdit() {
     if (locked) return; // aria-disabled
@@ -112,6 +112,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     setEditing(true);
   }
   function switchVersion(dir: -1 | 1) {
+    if (dir < 0 ? version <= 1 : version >= versions) return; // aria-disabled
     versionFocus?.ask(message.parentId, dir);
     app.switchVersion(message.id, dir);
     // Said in the page's polite region: a region in the message element
@@ -224,6 +225,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {!unconfirmed && !unsaved && <FinishNote message={message} />}
       {!editing && (
         <div className="msg-actions">
+          {/* Previous and Next are aria-disabled at the ends, not disabled: a
+              focused Next whose later versions went (a refused edit's, dropped)
+              lost the focus to the page. switchVersion ignores their press. */}
           {versions > 1 && (
             <span className="versions" role="group" aria-label="Versions">
               <button
@@ -231,7 +235,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
                 type="button"
                 className="icon"
                 aria-label="Previous version"
-                disabled={version <= 1}
+                aria-disabled={version <= 1 || undefined}
                 onClick={() => switchVersion(-1)}
               >
                 <Icon name="left" size={16} />
@@ -248,7 +252,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
                 type="button"
                 className="icon"
                 aria-label="Next version"
-                disabled={version >= versions}
+                aria-disabled={version >= versions || undefined}
                 onClick={() => switchVersion(1)}
               >
                 <Icon name="right" size={16} />
