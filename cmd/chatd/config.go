@@ -337,7 +337,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.checkSecrets(c)
 	c.UpstreamsFile = r.str("CHATD_UPSTREAMS_FILE", "")
 	if c.UpstreamsFile != "" {
-		r.replacedByUpstreamsFile()
+		r.replacedByUpstreamsFile(c)
 		f, err := models.ReadFile(c.UpstreamsFile, getenv)
 		if err != nil {
 			r.fail("CHATD_UPSTREAMS_FILE", "%v", err)
@@ -374,17 +374,18 @@ func (r *configReader) modelsWithoutUpstream(c Config) {
 // in force). OPENAI_API_KEY goes, as an upstream's apiKeyEnv may name it,
 // and so does OPENAI_MODELS_FROM_UPSTREAM=false, its default (asking for
 // nothing the file would have to do).
-func (r *configReader) replacedByUpstreamsFile() {
-	for _, v := range []struct{ name, instead string }{
-		{"OPENAI_BASE_URL", "set baseURL on an upstream in that file"},
-		{"OPENAI_MODELS", "list the models on their upstream in that file"},
-		{"OPENAI_MODELS_FROM_UPSTREAM", "set discover: true on an upstream in that file"},
+func (r *configReader) replacedByUpstreamsFile(c Config) {
+	for _, v := range []struct {
+		name, instead string
+		set           bool
+	}{
+		{"OPENAI_BASE_URL", "set baseURL on an upstream in that file", r.str("OPENAI_BASE_URL", "") != ""},
+		{"OPENAI_MODELS", "list the models on their upstream in that file", r.str("OPENAI_MODELS", "") != ""},
+		// false, its default, asks for nothing (a value neither true nor
+		// false is refused as such when read)
+		{"OPENAI_MODELS_FROM_UPSTREAM", "set discover: true on an upstream in that file", c.OpenAIModelsFromUpstream},
 	} {
-		set := r.str(v.name, "") != ""
-		if v.name == "OPENAI_MODELS_FROM_UPSTREAM" && set {
-			set = r.boolean(v.name, false) // false, its default, asks for nothing
-		}
-		if set {
+		if v.set {
 			r.fail(v.name, "is not read with CHATD_UPSTREAMS_FILE: %s, and remove (or comment out) %s", v.instead, v.name)
 		}
 	}

@@ -245,8 +245,8 @@ func TestLoadConfigOneUpstreamBesideFile(t *testing.T) {
 				t.Fatal("accepted")
 			}
 			for _, want := range tc.fails {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
+				if n := strings.Count(err.Error(), want); n != 1 {
+					t.Errorf("error %q holds %q %d times, want once", err, want, n)
 				}
 			}
 		})
