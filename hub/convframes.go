@@ -326,7 +326,7 @@ func (h *Hub) check(key convKey, rc remoteConv) {
 			g.mu.Unlock()
 			continue
 		}
-		h.checkedLocked(key, rc, c, err)
+		h.checkedLocked(key, rc, c, err, reads)
 		g.inRead, g.moved = false, false
 		g.mu.Unlock()
 		return
@@ -344,8 +344,10 @@ func (h *Hub) readChecked(key convKey) (persistence.Conversation, error) {
 // own frame when the store failed (err); g.mu is held. Nothing goes out
 // when the conversation is gone, when a newer frame of it waits for its
 // own check (which reads later; it takes rc's action), or when frames of
-// it went to the tabs during every read.
-func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversation, err error) {
+// it went to the tabs during every read (reads: how many it made; one
+// that timed out is not made again, a frame sent here meanwhile being
+// newer than what rc told).
+func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversation, err error, reads int) {
 	g := &h.convFrames
 	attrs := []any{"user", key.userID, "conversation", key.convID}
 	switch {
@@ -355,7 +357,7 @@ func (h *Hub) checkedLocked(key convKey, rc remoteConv, c persistence.Conversati
 		g.waiting[key].merge(rc)
 	case g.moved:
 		h.log.Warn("another instance's conversation frame dropped: frames of it went to the tabs during each of its reads",
-			append(attrs, "reads", convRereads)...)
+			append(attrs, "reads", reads)...)
 	case err != nil:
 		if h.busCtx.Err() != nil {
 			return
