@@ -83,7 +83,7 @@ func TestNATSSystemdUnit(t *testing.T) {
 		"KillSignal=SIGUSR2\n", "Restart=on-failure\n", "DynamicUser=yes\n", "StateDirectory=nats\n",
 		"NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n", "PrivateTmp=yes\n",
 		"PrivateDevices=yes\n", "ProtectKernelTunables=yes\n", "ProtectKernelModules=yes\n",
-		"RestrictAddressFamilies=AF_INET AF_INET6\n", "MemoryDenyWriteExecute=yes\n",
+		"RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK\n", "MemoryDenyWriteExecute=yes\n",
 		"CapabilityBoundingSet=\n", "SystemCallFilter=@system-service\n",
 	} {
 		if !strings.Contains(text, want) {
