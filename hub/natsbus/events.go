@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -44,6 +45,12 @@ const eventsAttemptTimeout = time.Second
 // eventsHeartbeat is the idle heartbeat of the events consumer: a
 // consumer that goes silent is recreated after two missed ones.
 const eventsHeartbeat = 2 * time.Second
+
+// eventsInactive is how long NATS keeps an events consumer nobody reads:
+// a crashed instance's is gone a minute later (the library's default
+// kept it five), and an instance cut off for longer makes its own again
+// from where it read (an ordered consumer recreates a consumer it lost).
+const eventsInactive = time.Minute
 
 // eventsStream is the events stream's name and its last sequence when
 // the bus was set up: the bus reads the events after it. created tells
@@ -124,7 +131,8 @@ func (b *Bus) checkEvents(ctx context.Context) {
 // handing every event to receiveEvent.
 func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.subject("events", "*")},
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: es.lastSeq + 1}
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: es.lastSeq + 1,
+		InactiveThreshold: eventsInactive}
 	handle := func(m jetstream.Msg) {
 		b.eventsRead.Add(1)
 		b.receiveEvent(m.Headers(), m.Data())
@@ -143,8 +151,9 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 			select {
 			case <-ctx.Done():
 				cc.Stop()
+				b.deleteEventsConsumer(es.name, c)
 				return
-			case es = <-b.eventsRestart: // the stream was made again
+			case es = <-b.eventsRestart: // the stream was made again, its consumers gone with it
 				cc.Stop()
 				cfg.OptStartSeq = es.lastSeq + 1
 				attempt = -1
@@ -159,6 +168,23 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 			return
 		case <-time.After(backoff(attempt)):
 		}
+	}
+}
+
+// deleteEventsConsumer deletes the consumer an instance that stops read
+// the events with, within eventsAttemptTimeout: stopping it only ends the
+// subscription, and NATS kept the consumer, with its goroutines and a
+// place under the account's consumer limit, until eventsInactive ran out
+// (each restart of each instance left one).
+func (b *Bus) deleteEventsConsumer(stream string, c jetstream.Consumer) {
+	info := c.CachedInfo()
+	if info == nil || !b.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eventsAttemptTimeout)
+	defer cancel()
+	if err := b.js.DeleteConsumer(ctx, stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		b.log.Debug("delete the events consumer at close; NATS drops it once inactive", slog.Any("err", err))
 	}
 }
 

@@ -398,3 +398,56 @@ func waitEventsRead(t *testing.T, ctx context.Context, b *Bus, n int64) {
 		}
 	}
 }
+
+// TestClosedInstanceLeavesNoEventsConsumer: an instance that closes
+// deletes the consumer it read the events stream with. Stopping it alone
+// left the consumer on NATS for five minutes after each instance's stop
+// (a rolling restart, a crash loop: one more each time, counted against
+// the account's consumer limit).
+func TestClosedInstanceLeavesNoEventsConsumer(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stay, _ := newBus(t, c, "ec-stay", 2*time.Second)
+	waitHealthy(t, ctx, stay)
+	consumers := func() int {
+		st, err := stay.js.Stream(ctx, stay.res.Load().events.name)
+		if err != nil {
+			t.Fatalf("read the events stream: %v", err)
+		}
+		return st.CachedInfo().State.Consumers
+	}
+	waitConsumers := func(what string, done func(n int) bool) int {
+		for {
+			n := consumers()
+			if done(n) {
+				return n
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: the events stream has %d consumers", what, n)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	base := waitConsumers("the staying instance's consumer", func(n int) bool { return n >= 1 })
+	var leaving []*Bus
+	for _, id := range []string{"ec-a", "ec-b", "ec-c"} {
+		b, _ := newBus(t, c, id, 2*time.Second)
+		leaving = append(leaving, b)
+	}
+	waitHealthy(t, ctx, leaving...)
+	waitConsumers("three more instances reading", func(n int) bool { return n >= base+3 })
+	for _, b := range leaving {
+		if err := b.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close returns after the delete was answered: the count is already
+	// down; the wait only allows for NATS's own bookkeeping.
+	wait, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	ctx = wait
+	waitConsumers("after the three closed", func(n int) bool { return n <= base })
+}
