@@ -234,6 +234,65 @@ describe('links and images', () => {
     assertInert(el);
   });
 
+  // marked hands destinations and titles over with their character
+  // references as written; escaping them again sent ?a=1&amp;b=2 to the
+  // browser as a parameter "amp;b".
+  const decodedLinks: Array<[string, string, string | null]> = [
+    ['a named reference in a destination', '[x](https://a.com/?a=1&amp;b=2)', 'https://a.com/?a=1&b=2'],
+    ['decimal and hex references', '[x](https://a.com/caf&#233;/&#x3F;q)', 'https://a.com/caf\u00e9/?q'],
+    ['a name beyond the basic few', '[x](https://a.com/&copy;&NotEqualTilde;)', 'https://a.com/\u00a9\u2242\u0338'],
+    ['zero and a number past Unicode', '[x](https://a.com/&#0;&#x110000;)', 'https://a.com/\ufffd\ufffd'],
+    ['unknown names and a missing semicolon, as written', '[x](https://a.com/?x=&ampx;&notit;&bogus;&amp)', 'https://a.com/?x=&ampx;&notit;&bogus;&amp'],
+    ['a reference definition', '[x][r]\n\n[r]: https://a.com/?a=1&amp;b=2', 'https://a.com/?a=1&b=2'],
+    ['an autolink', '<https://a.com/?a=1&amp;b=2>', 'https://a.com/?a=1&b=2'],
+    ['a bare URL', 'see https://a.com/?a=1&amp;b=2 now', 'https://a.com/?a=1&b=2'],
+    ['a relative link', '[x](?a=1&amp;b=2)', '?a=1&b=2'],
+    ['a relative link written twice (&amp;amp;): no link', '[x](p?a=1&amp;amp;b=2)', null],
+    ['jav&#x61;script:', '[x](jav&#x61;script:alert(1))', null],
+    ['&#106;avascript:', '[x](&#106;avascript:alert(1))', null],
+    ['javascript&colon;', '[x](javascript&colon;alert(1))', null],
+    ['a newline reference inside javascript:', '[x](java&#10;script:alert(1))', null],
+    ['data&colon;', '[x](data&colon;text/html,x)', null],
+  ];
+  for (const [name, src, want] of decodedLinks) {
+    it(`decodes the references of a link once: ${name}`, () => {
+      const el = dom(src);
+      const a = el.querySelector('a');
+      if (want === null) {
+        expect(a, el.innerHTML).toBeNull();
+        expect(el.textContent).toContain('x');
+      } else {
+        expect(a?.getAttribute('href'), el.innerHTML).toBe(want);
+      }
+      assertInert(el);
+    });
+  }
+
+  it('decodes the references of a link title once', () => {
+    const a = dom('[x](https://a.com/ "Tom &amp; Jerry &#x26; &lt;co&gt;")').querySelector('a')!;
+    expect(a.getAttribute('title')).toBe('Tom & Jerry & <co>');
+  });
+
+  it('decodes the references of an image once and names the decoded URL\'s host', () => {
+    const el = dom('![cat &amp; dog](https://img.example/p.png?a=1&amp;b=2) ![x](https://img.example&#64;evil.example/a.png)');
+    const [cat, trick] = Array.from(el.querySelectorAll<HTMLButtonElement>('button.remote-image'));
+    expect(cat!.dataset.src).toBe('https://img.example/p.png?a=1&b=2');
+    expect(cat!.title).toBe('Load https://img.example/p.png?a=1&b=2');
+    expect(cat!.dataset.alt).toBe('cat & dog');
+    expect(cat!.textContent).toBe('Image from img.example: cat & dog. Click to load it from that site.');
+    // &#64; is @: the image comes from evil.example, and the button says so.
+    expect(trick!.dataset.src).toBe('https://img.example@evil.example/a.png');
+    expect(trick!.textContent).toBe('Image from evil.example: x. Click to load it from that site.');
+    assertInert(el);
+  });
+
+  it('refuses an image whose decoded URL is not https', () => {
+    const el = dom('![a &amp; b](&#x6a;avascript:alert(1)) ![c](http&#x3a;//img.example/c.png)');
+    expect(el.querySelectorAll('button, img').length).toBe(0);
+    expect(el.textContent).toContain('a & b');
+    assertInert(el);
+  });
+
   it('drops an <img> that reaches the sanitizer', () => {
     const el = document.createElement('div');
     el.innerHTML = sanitize('<p><img src="https://img.example/a.png">x</p>');
@@ -249,6 +308,8 @@ describe('XSS payloads produce no executable markup', () => {
     ['javascript link', '[click](javascript:window.__xss=1)'],
     ['javascript link with spaces and case', '[click]( JaVaScRiPt:alert(1) )'],
     ['entity-encoded javascript link', '[click](javascript&#58;alert(1))'],
+    ['entity-encoded javascript scheme letters', '[click](jav&#x61;script:alert(1)) [c](&#x6A;&#x61;vascript&colon;alert(1))'],
+    ['entity-encoded javascript image', '![x](&#106;avascript:alert(1))'],
     ['vbscript link', '[click](vbscript:msgbox(1))'],
     ['data link', '[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)'],
     ['iframe srcdoc', '<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>'],

@@ -15,6 +15,7 @@ import nginx from 'highlight.js/lib/languages/nginx';
 import powershell from 'highlight.js/lib/languages/powershell';
 import { Marked, type Token, type Tokens, type TokensList } from 'marked';
 import { markedHighlight } from 'marked-highlight';
+import { decodeEntities } from './entities';
 import { imageHost } from './images';
 import { mathExtension } from './math';
 
@@ -34,13 +35,18 @@ function fenceLang(info: string | undefined): string {
   return /\S*/.exec(info ?? '')?.[0] ?? '';
 }
 
-/** safeHref returns the URL if it is http(s), mailto or relative, else null. */
+/**
+ * safeHref returns the URL if it is http(s), mailto or relative, else null.
+ * href is a destination with its character references decoded
+ * (decodeEntities), as the browser will read the attribute: jav&#x61;script:
+ * is judged as javascript:.
+ */
 export function safeHref(href: string): string | null {
   const probe = href.replace(/[\u0000-\u0020\u007f-\u009f]/g, '').toLowerCase();
   const scheme = /^([a-z][a-z0-9+.-]*):/.exec(probe);
   if (scheme) return ['http', 'https', 'mailto'].includes(scheme[1]!) ? href : null;
   if (probe.startsWith('//')) return 'https:' + href.trim();
-  if (/&#|&[a-z]+;/i.test(probe)) return null; // entity tricks: not worth the risk
+  if (/&#|&[a-z]+;/i.test(probe)) return null; // a reference left after decoding (written twice, &amp;amp;): not worth the risk
   return href;
 }
 
@@ -118,22 +124,27 @@ function createMarked(): Marked {
         const [glyph, label] = token.checked ? ['\u2611', 'done'] : ['\u2610', 'not done'];
         return `<span class="task-box${token.checked ? ' task-done' : ''}" role="img" aria-label="${label}">${glyph}</span> `;
       },
+      // marked gives destinations, titles and image descriptions with their
+      // character references as written: they are decoded (as CommonMark
+      // reads them) before they are judged, and escaped once.
       link(token: Tokens.Link) {
         const inner = this.parser.parseInline(token.tokens);
-        const href = safeHref(token.href);
+        const href = safeHref(decodeEntities(token.href));
         if (href === null) return inner;
-        const title = token.title ? ` title="${escapeHtml(token.title)}"` : '';
+        const title = token.title ? ` title="${escapeHtml(decodeEntities(token.title))}"` : '';
         return `<a href="${escapeHtml(href)}"${title} target="_blank" rel="noopener noreferrer">${inner}</a>`;
       },
       // A remote image becomes a button naming its host: nothing is fetched
       // until the reader clicks it (lib/images.ts makes the <img> then).
       image(token: Tokens.Image) {
-        const host = isHttpsUrl(token.href) ? imageHost(token.href) : null;
-        if (!host) return escapeHtml(token.text);
-        const alt = token.text ? `: ${escapeHtml(token.text)}` : '';
+        const src = decodeEntities(token.href).trim();
+        const text = decodeEntities(token.text);
+        const host = isHttpsUrl(src) ? imageHost(src) : null;
+        if (!host) return escapeHtml(text);
+        const alt = text ? `: ${escapeHtml(text)}` : '';
         return (
-          `<button type="button" class="remote-image" data-src="${escapeHtml(token.href.trim())}" data-alt="${escapeHtml(token.text)}"` +
-          ` title="Load ${escapeHtml(token.href.trim())}">Image from ${escapeHtml(host)}${alt}. Click to load it from that site.</button>`
+          `<button type="button" class="remote-image" data-src="${escapeHtml(src)}" data-alt="${escapeHtml(text)}"` +
+          ` title="Load ${escapeHtml(src)}">Image from ${escapeHtml(host)}${alt}. Click to load it from that site.</button>`
         );
       },
     },
