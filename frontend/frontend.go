@@ -9,7 +9,9 @@
 //   - a path with a segment starting with a dot (.env, .git/config) is a
 //     404: a directory given as CHATD_STATIC_DIR may hold such files;
 //   - every HTML answer, not only index.html, carries the security headers
-//     (Content-Security-Policy, X-Frame-Options, Referrer-Policy);
+//     of nginx.conf (Content-Security-Policy, X-Frame-Options,
+//     Referrer-Policy, Cross-Origin-Opener-Policy, Permissions-Policy; see
+//     headers.go for what only the proxy sends);
 //   - paths under /api and /ws are never claimed: they belong to the router,
 //     which answers its own JSON 404 (see Reserved and Options.NotFound).
 //
@@ -38,22 +40,6 @@ const (
 	cacheImmutable  = "public, max-age=31536000, immutable"
 	cacheRevalidate = "no-cache"
 )
-
-// contentSecurityPolicy is sent with index.html: scripts and styles only from
-// this origin (KaTeX needs inline style attributes), the live channel on this
-// origin, no plugins, no framing. connect-src is only 'self': under CSP
-// Level 3 it also matches ws: and wss: URLs of the page's own host and port
-// (Chromium, Firefox, Safari 15.4+), so the WebSocket works on whatever
-// host and port the page was served from (behind a proxy too) without
-// naming one, while a socket to any other host is refused; "ws: wss:" would
-// let an injected script send data to any host. Images: this origin, data: (the favicon)
-// and https:, because a markdown image in an answer may be shown; the client
-// never creates that <img> by itself, only when the reader clicks the
-// placeholder that names its host (src/lib/images.ts). A CSP cannot follow a
-// per-image choice; a same-origin image proxy would be the stricter design.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; " +
-	"style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self' data:; " +
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Assets returns the built web client and true, or a placeholder page and
 // false when the binary was built without the embedui tag.
@@ -215,13 +201,6 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, name string, f fs
 		modTime = time.Time{} // embedded files have no time: rely on the ETag
 	}
 	http.ServeContent(w, r, name, modTime, rs)
-}
-
-// setPageHeaders adds the headers every HTML page gets.
-func setPageHeaders(hd http.Header) {
-	hd.Set("Content-Security-Policy", contentSecurityPolicy)
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 }
 
 // hidden reports whether a cleaned path has a segment starting with a dot.

@@ -273,9 +273,9 @@ func TestStaticDirDotfilesAndPages(t *testing.T) {
 			if !tc.headers {
 				continue
 			}
-			for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"} {
-				if res.Header.Get(h) == "" {
-					t.Errorf("%s %s: HTML answer without %s", method, tc.path, h)
+			for _, h := range pageHeaders {
+				if got := res.Header.Get(h.name); got != h.value {
+					t.Errorf("%s %s: HTML answer with %s %q, want %q", method, tc.path, h.name, got, h.value)
 				}
 			}
 		}
