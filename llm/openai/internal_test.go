@@ -20,6 +20,7 @@ func TestClean(t *testing.T) {
 		{"key sk-proj-AbC_d-123*** is wrong", "", "key [redacted] is wrong"},
 		{"line one\nline two", "", "line one line two"},
 		{"raw secret-token-value here", "secret-token-value", "raw [redacted] here"},
+		{"This model's maximum context length; max_tokens, key x", "x", "This model's maximum context length; max_tokens, key [redacted]"},
 		{strings.Repeat("é", 300), "", strings.Repeat("é", maxDetail) + "…"},
 	}
 	for _, tc := range tests {
@@ -188,7 +189,8 @@ func TestSecrets(t *testing.T) {
 		Query: map[string]string{"sig": "a b/c", "api-version": "2024-10-21"},
 	}
 	tests := []struct{ in, want string }{
-		{"key k1", "key [redacted]"}, // the API key, however short
+		{"key k1", "key [redacted]"}, // the API key, however short,
+		{"k1: k1k1 ok1 k1x, (k1)", "[redacted]: k1k1 ok1 k1x, ([redacted])"}, // where it is a word of its own
 		{"got Bearer token-abcdefgh", "got [redacted]"},
 		{"token token-abcdefgh alone", "token [redacted] alone"},
 		{"sig a b/c, encoded a+b%2Fc", "sig [redacted], encoded [redacted]"},

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // secrets are the configured values upstream text must not show: the API
@@ -84,13 +86,59 @@ func (s secrets) add(value string) secrets {
 
 // redact replaces every secret in text with "[redacted]", in one pass (a
 // short secret is not looked for inside the replacement of a longer one).
+// An API key shorter than minSecret (the "x" or "none" a keyless local
+// server is given) is replaced only where it stands as a word of its own:
+// replaced everywhere, it took every x out of an upstream's "max_tokens".
 func (s secrets) redact(text string) string {
 	if len(s) == 0 {
 		return text
 	}
 	pairs := make([]string, 0, 2*len(s))
+	var short []string
 	for _, v := range s {
+		if len(v) < minSecret {
+			short = append(short, v)
+			continue
+		}
 		pairs = append(pairs, v, "[redacted]")
 	}
-	return strings.NewReplacer(pairs...).Replace(text)
+	if len(pairs) > 0 {
+		text = strings.NewReplacer(pairs...).Replace(text)
+	}
+	for _, v := range short {
+		text = redactWord(text, v)
+	}
+	return text
+}
+
+// redactWord replaces the occurrences of v in text that neither follow nor
+// precede a letter or digit.
+func redactWord(text, v string) string {
+	var b strings.Builder
+	before := utf8.RuneError // the rune before text's rest
+	for {
+		i := strings.Index(text, v)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		if i > 0 {
+			before, _ = utf8.DecodeLastRuneInString(text[:i])
+		}
+		after, _ := utf8.DecodeRuneInString(text[i+len(v):])
+		b.WriteString(text[:i])
+		if wordRune(before) || wordRune(after) {
+			b.WriteString(v)
+		} else {
+			b.WriteString("[redacted]")
+		}
+		before, _ = utf8.DecodeLastRuneInString(v)
+		text = text[i+len(v):]
+	}
+}
+
+// wordRune reports whether r is a letter or digit (utf8.RuneError, the
+// rune before the start or after the end of a text, is not).
+func wordRune(r rune) bool {
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r))
 }
