@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,20 +98,20 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var dec chunkDecoder
 	tail := finishTail{wait: c.opts.FinishWait, cancel: cancel}
 	defer tail.stop()
-	textAfterFinish := false // text came after the finish reason: it was early
 	for {
 		chunk, err := recv(stream, &dec)
-		if err != nil && res.FinishReason != "" && (endedByTimer(context.Cause(actx)) ||
-			ctx.Err() == nil && !textAfterFinish && brokenAfterFinish(err)) {
+		if err != nil && res.FinishReason != "" && !tail.early && (endedByTimer(context.Cause(actx)) ||
+			ctx.Err() == nil && brokenAfterFinish(err)) {
 			// Broken after the finish reason (a broken-off one already
 			// ended the attempt), before the usage or [DONE]: the body
 			// cut or reset, a usage chunk that cannot be read, or
 			// silence (neither [DONE] nor the body's end came before a
 			// timer, of an answer with text or without). The answer is
 			// complete, without its usage; only the caller's leaving
-			// makes it a failure, and a break after text that followed
-			// an early finish reason, or an error the upstream reports,
-			// is one as it would be before the finish reason.
+			// makes it a failure, and so does an error the upstream
+			// reports. An upstream that sent a finish reason early
+			// (text followed it) is not believed: a break or silence
+			// after its text fails as it would before a finish reason.
 			out.deliver(parts.flush())
 			return res, nil
 		}
@@ -127,10 +128,21 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if err != nil {
 			return res, c.failure(actx, st, streamEnd(err, st.body))
 		}
-		finished := res.FinishReason != ""
+		before := res.FinishReason
+		res.FinishReason = "" // the chunk's own, if it has one
 		r, t := applyChunk(&res, &parts, chunk)
-		if r, t = out.kept(r, t); r != "" || t != "" {
-			textAfterFinish = textAfterFinish || finished
+		r, t = out.kept(r, t)
+		switch {
+		case before == "":
+		case r == "" && t == "":
+			res.FinishReason = cmp.Or(res.FinishReason, before)
+		case !tail.textAfter():
+			// The wait after the finish reason ended the attempt before
+			// this text came: the answer ended there.
+			res.FinishReason = before
+			return res, nil
+		}
+		if r != "" || t != "" {
 			// Only text moves the idle deadline: chunks without any
 			// (an upstream keeping a stalled stream alive) do not. The
 			// text is claimed before it is delivered: a timer that went
@@ -145,7 +157,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, c.failure(actx, st, err)
 		}
 		if res.FinishReason != "" {
-			tail.arm(r != "" || t != "")
+			tail.arm()
 		}
 	}
 }
@@ -167,22 +179,39 @@ func endedByTimer(cause error) bool {
 
 // finishTail ends an attempt whose stream goes on without text for
 // Options.FinishWait after its finish reason (see Options.FinishWait).
-// It is used by the attempt's goroutine only.
+// Text after a finish reason shows the upstream sends it early (a role
+// chunk carrying "stop", a proxy marking every chunk finished): from then
+// on that reason is dropped, and neither the wait nor a later finish
+// reason ends the attempt early; the idle timeout, [DONE] or the body's
+// end do, as before any finish reason. It is used by the attempt's
+// goroutine only.
 type finishTail struct {
 	wait   time.Duration
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
+	// early: text followed a finish reason; the wait no longer applies.
+	early bool
 }
 
-// arm starts the wait at the finish reason, and starts it again at text
-// that follows it (an upstream that sent a finish reason early).
-func (f *finishTail) arm(text bool) {
-	switch {
-	case f.timer == nil:
+// arm starts the wait at the first finish reason, unless one was early.
+func (f *finishTail) arm() {
+	if f.timer == nil && !f.early {
 		f.timer = time.AfterFunc(f.wait, func() { f.cancel(errFinishWait) })
-	case text:
-		f.timer.Reset(f.wait)
 	}
+}
+
+// textAfter records text that came after the finish reason: the reason
+// was early, and the wait ends. It reports false when the wait had
+// already ended the attempt: the text came after it, too late to be
+// delivered.
+func (f *finishTail) textAfter() bool {
+	f.early = true
+	if f.timer == nil {
+		return true
+	}
+	stopped := f.timer.Stop()
+	f.timer = nil
+	return stopped
 }
 
 func (f *finishTail) stop() {

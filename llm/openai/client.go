@@ -86,11 +86,15 @@ type Options struct {
 	IdleTimeout time.Duration
 	// FinishWait bounds the wait, once the finish reason came, for the
 	// rest of the stream (the usage, [DONE], the end of the body),
-	// counted from the finish reason or from text after it; it defaults
-	// to 2s. Some servers and proxies send neither [DONE] nor end the
-	// body after the finish reason (keeping the stream alive with
-	// comments): the answer is complete then, and was held until the idle
-	// timeout.
+	// counted from the finish reason; it defaults to 2s. Some servers
+	// and proxies send neither [DONE] nor end the body after the finish
+	// reason (keeping the stream alive with comments): the answer is
+	// complete then, and was held until the idle timeout. Text after a
+	// finish reason shows it was early (a role chunk carrying "stop", a
+	// proxy marking every chunk finished): the reason is dropped, and
+	// for the rest of the attempt the answer ends only as one without a
+	// finish reason does ([DONE], the idle timeout), or at the body's
+	// end after a new one.
 	FinishWait time.Duration
 	// Headers are added to every request (an api-key header, an
 	// organisation header, ...); they win over go-openai's own.

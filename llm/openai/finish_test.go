@@ -67,7 +67,8 @@ func TestProviderFinishReasons(t *testing.T) {
 // comments (fakeai's hang_end), ends the answer complete FinishWait after
 // it, where the answer was held until the idle timeout (30 s by default:
 // a finished answer still streaming, the next message refused meanwhile).
-// Text that comes after an early finish reason starts the wait again.
+// Text that comes after an early finish reason ends the wait (see
+// TestEarlyFinishReason).
 func TestNothingAfterTheFinishReason(t *testing.T) {
 	t.Parallel()
 	t.Run("hang after the finish reason", func(t *testing.T) {
@@ -89,9 +90,9 @@ func TestNothingAfterTheFinishReason(t *testing.T) {
 	})
 	t.Run("text after an early finish reason", func(t *testing.T) {
 		t.Parallel()
-		// Each piece restarts the wait; the pieces take longer in all than
-		// FinishWait, with a wide margin per gap (a loaded CI machine once
-		// held one gap past a 1 s wait with pieces 100 ms apart).
+		// The first piece ends the wait; the pieces take longer in all
+		// than FinishWait, with a wide margin per gap (a loaded CI machine
+		// once held one gap past a 1 s wait with pieces 100 ms apart).
 		const pieces, pace, wait = 10, 400 * time.Millisecond, 3 * time.Second
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -146,6 +147,72 @@ func TestEmptyStream(t *testing.T) {
 			}
 			if n := requests.Load(); n != 1 {
 				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestEarlyFinishReason: a finish reason followed by text was early (a
+// role chunk carrying "stop", a proxy putting the reason on every chunk):
+// the answer goes on as if it had not come, so a pause longer than
+// FinishWait is waited out (bounded by the idle timeout), and a stream
+// that ends without [DONE] or stalls after that text fails as it would
+// before any finish reason. Before, the wait after the early reason ended
+// the attempt at the pause, and the cut answer was stored complete; the
+// end of the body was taken for the answer's end.
+func TestEarlyFinishReason(t *testing.T) {
+	t.Parallel()
+	// pause stands for a gap in the upstream's text, far past FinishWait
+	// (100 ms) and far below the idle timeout (20 s, or 2 s for "hang").
+	const pause, hang = "pause", "hang"
+	role := `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}]}` + "\n\n"
+	every := func(text string) string { // a chunk of a proxy that marks every chunk finished
+		return fmt.Sprintf(`data: {"choices":[{"index":0,"delta":{"content":%q},"finish_reason":"stop"}]}`+"\n\n", text)
+	}
+	done := "data: [DONE]\n\n"
+	tests := []struct {
+		name   string
+		steps  []string
+		text   string
+		finish string        // the Result's, when no error
+		kind   llm.ErrorKind // "": success
+	}{
+		{"role chunk's reason, then a pause", []string{role, contentChunk("first "), pause, contentChunk("second"), done}, "first second", "", ""},
+		{"role chunk's reason, then the body's end", []string{role, contentChunk("first ")}, "first ", "", llm.KindConnection},
+		{"role chunk's reason, then silence", []string{role, contentChunk("first "), hang}, "first ", "", llm.KindTimeout},
+		{"every chunk's reason, then a pause", []string{every("a"), every("b"), pause, every("c"), done}, "abc", "stop", ""},
+		{"every chunk's reason, then silence", []string{every("a"), every("b"), hang}, "ab", "", llm.KindTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				for _, s := range tc.steps {
+					switch s {
+					case pause:
+						time.Sleep(time.Second) // the upstream's pace
+					case hang:
+						<-r.Context().Done()
+					default:
+						fmt.Fprint(w, s)
+						w.(http.Flusher).Flush()
+					}
+				}
+			}))
+			t.Cleanup(srv.Close)
+			c := newClient(srv.URL, func(o *openai.Options) {
+				o.FinishWait, o.MaxRetries = 100*time.Millisecond, -1
+				if tc.kind == llm.KindTimeout {
+					o.IdleTimeout = 2 * time.Second
+				}
+			})
+			r := stream(testCtx(t), c, "hi", 0)
+			if r.text() != tc.text || llm.KindOf(r.err) != tc.kind || (tc.kind == "") != (r.err == nil) {
+				t.Fatalf("text %q finish %q err %v, want text %q and kind %q", r.text(), r.res.FinishReason, r.err, tc.text, tc.kind)
+			}
+			if tc.kind == "" && r.res.FinishReason != tc.finish {
+				t.Fatalf("finish %q, want %q", r.res.FinishReason, tc.finish)
 			}
 		})
 	}
