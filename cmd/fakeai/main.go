@@ -56,7 +56,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&d.Delay, "delay", 20*time.Millisecond, "pause between tokens")
 	fs.DurationVar(&d.FirstDelay, "first-delay", 0, "pause before the first token")
 	mode := fs.String("mode", "text", "text | markdown | xss")
-	fault := fs.String("fault", "", "fault for every request: 429, 500, hang_first, hang_mid, cut_mid, reset_mid, malformed, error_mid, end_mid, error_chunk, error_body, cut_end, hang_end, error_event, event_error")
+	fault := fs.String("fault", "", "fault for every request: 429, 500, hang_first, hang_mid, cut_mid, reset_mid, malformed, error_mid, end_mid, error_chunk, error_body, cut_end, hang_end, error_event, event_error, tool_call")
 	fs.IntVar(&d.FaultAfter, "after", -1, "tokens before a mid-stream fault (negative: half)")
 	fs.IntVar(&d.FaultTimes, "times", 0, "apply the fault to the first N requests only (0: all)")
 	fs.DurationVar(&d.RetryAfter, "retry-after", 0, "Retry-After sent with a 429 or a 503")

@@ -83,6 +83,12 @@ const (
 	// error object itself (`{"message":...,"type":"server_error","code":500}`),
 	// then [DONE].
 	FaultEventError Fault = "event_error"
+	// FaultToolCall is a model asking to call a tool instead of
+	// answering: FaultAfter tokens (none by default), then a chunk whose
+	// delta carries tool_calls (one function call), the finish reason
+	// "tool_calls", the usage chunk and [DONE]; without stream, a message
+	// with tool_calls and that finish reason.
+	FaultToolCall Fault = "tool_call"
 )
 
 // Framing is how the event stream's lines are written, in one of the
@@ -524,7 +530,7 @@ func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
 		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid,
-		FaultErrorEvent, FaultEventError, FaultHangEnd, FaultResetEnd, FaultMalformedEnd:
+		FaultErrorEvent, FaultEventError, FaultHangEnd, FaultResetEnd, FaultMalformedEnd, FaultToolCall:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -551,7 +557,7 @@ func (f Fault) status() int {
 func (f Fault) midStream() bool {
 	switch f {
 	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk,
-		FaultEmptyMid, FaultErrorEvent, FaultEventError:
+		FaultEmptyMid, FaultErrorEvent, FaultEventError, FaultToolCall:
 		return true
 	}
 	return false

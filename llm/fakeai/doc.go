@@ -67,7 +67,7 @@
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
 //	                error_chunk | error_body | cut_end | quota | empty_mid |
 //	                error_event | event_error | hang_end | reset_end |
-//	                malformed_end | none
+//	                malformed_end | tool_call | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -172,7 +172,11 @@
 // then [DONE]; event_error sends K tokens, then an SSE error event whose
 // data is the error object itself (`event: error`, then
 // `data: {"message":...,"type":"server_error","code":500}`, no "error"
-// member), then [DONE]. A status fault answers with
+// member), then [DONE]; tool_call sends K tokens (none by default), then,
+// as a model asking to call a tool, a chunk whose delta carries
+// tool_calls (one function call, get_weather) and the finish reason
+// "tool_calls", then the usage and [DONE] (not streaming: a message with
+// tool_calls and that finish reason). A status fault answers with
 // that status and an OpenAI-style error body (402: out of credit, as
 // OpenRouter and DeepSeek answer it; 403: a region OpenAI does not serve); 429 and 503 carry Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they

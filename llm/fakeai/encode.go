@@ -63,6 +63,20 @@ func (e *chunkEncoder) errorChunk(code int, message string) []byte {
 	return e.end(b, e.usageNull)
 }
 
+// toolCall returns the frame of a model asking to call a tool: a delta
+// carrying one function call (toolCallJSON).
+func (e *chunkEncoder) toolCall() []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":0,"delta":{"content":null,"tool_calls":[`...)
+	b = append(b, toolCallJSON...)
+	b = append(b, `]},"logprobs":null,"finish_reason":null}]`...)
+	return e.end(b, e.usageNull)
+}
+
+// toolCallJSON is the tool call of FaultToolCall, with its index as a
+// chunk carries it.
+const toolCallJSON = `{"index":0,"id":"call_fake1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}`
+
 // usage returns the usage frame: empty choices and the token counts.
 func (e *chunkEncoder) usage(prompt, completion int) []byte {
 	b := append(e.buf[:0], e.head...)

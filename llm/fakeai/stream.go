@@ -102,7 +102,13 @@ func (st *stream) serveSSE() {
 		st.pingUntilGone()
 		return
 	}
-	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+st.thought), -1) {
+	st.end(enc, len(st.tokens))
+}
+
+// end sends the usage chunk (when asked for) of an answer of completion
+// content tokens, then [DONE], then waits EndDelay.
+func (st *stream) end(enc *chunkEncoder, completion int) {
+	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), completion+st.thought), -1) {
 		return
 	}
 	if st.write([]byte("data: [DONE]\n\n"), -1) && st.cfg.EndDelay > 0 {
@@ -235,6 +241,10 @@ func (st *stream) midFault(enc *chunkEncoder) {
 	case FaultErrorEvent:
 		if st.write([]byte(`error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}`+"\n\n"), -1) {
 			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
+	case FaultToolCall:
+		if st.write(enc.toolCall(), -1) && st.write(enc.finish("tool_calls"), -1) {
+			st.end(enc, st.after+1)
 		}
 	case FaultEventError:
 		if st.write([]byte("event: error\n"+`data: {"message":"The upstream model is overloaded","type":"server_error","code":500}`+"\n\n"), -1) {
@@ -454,15 +464,25 @@ func (st *stream) completion() map[string]any {
 	if len(st.tokens) < len(Tokens(st.cfg)) {
 		text = ExpectedPrefix(st.cfg, len(st.tokens))
 	}
+	message := map[string]any{"role": "assistant", "content": text, "refusal": nil}
+	finish := st.finish
+	if st.rec.Fault == FaultToolCall {
+		var content any
+		if st.after > 0 {
+			content = ExpectedPrefix(st.cfg, st.after)
+		}
+		message["content"], message["tool_calls"] = content, []json.RawMessage{json.RawMessage(toolCallJSON)}
+		finish = "tool_calls"
+	}
 	prompt := promptTokens(st.rec.Messages)
 	return map[string]any{
 		"id": st.id(), "object": "chat.completion", "created": st.created,
 		"model": st.rec.Model, "system_fingerprint": "fp_fakeai",
 		"choices": []map[string]any{{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": text, "refusal": nil},
+			"message":       message,
 			"logprobs":      nil,
-			"finish_reason": st.finish,
+			"finish_reason": finish,
 		}},
 		"usage": map[string]any{
 			"prompt_tokens": prompt, "completion_tokens": len(st.tokens),

@@ -112,18 +112,13 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			// reports. An upstream that sent a finish reason early
 			// (text followed it) is not believed: a break or silence
 			// after its text fails as it would before a finish reason.
-			out.deliver(parts.flush())
-			return res, nil
+			return c.ended(res, st, out, &parts)
 		}
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
-			r, t := out.kept(parts.flush())
-			out.deliver(r, t)
+			res, err := c.ended(res, st, out, &parts)
 			tail.stop() // the drain has its own bound
 			drain(st.body, cancel)
-			if res.FinishReason == "" && r == "" && t == "" && !st.delivered.Load() {
-				return res, c.failure(actx, st, errEmptyStream)
-			}
-			return res, nil
+			return res, err
 		}
 		if err != nil {
 			return res, c.failure(actx, st, streamEnd(err, st.body))
@@ -140,7 +135,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			// The wait after the finish reason ended the attempt before
 			// this text came: the answer ended there.
 			res.FinishReason = before
-			return res, nil
+			return res, c.silent(res, st)
 		}
 		if r != "" || t != "" {
 			// Only text moves the idle deadline: chunks without any
@@ -160,6 +155,61 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			tail.arm()
 		}
 	}
+}
+
+// ended ends an attempt whose answer is complete: the text its parts
+// still hold is delivered, and an answer that delivered nothing is an
+// error unless its finish reason explains it (see silent).
+func (c *Client) ended(res llm.Result, st *attempt, out sink, parts *answerParts) (llm.Result, error) {
+	r, t := out.kept(parts.flush())
+	out.deliver(r, t)
+	if r != "" || t != "" {
+		return res, nil
+	}
+	return res, c.silent(res, st)
+}
+
+// silent returns the error of an answer that ended delivering nothing, no
+// text and no reasoning: the stream ended without a finish reason
+// (errEmptyStream), or with one that does not explain an empty answer
+// (emptyFinishError); nil when something was delivered or the reason is
+// a length cut or a content filter, which the client explains. It is
+// not retried: the same request would likely end the same way (a model
+// asking for a tool chatd never offered), and regenerating is the user's
+// choice.
+func (c *Client) silent(res llm.Result, st *attempt) error {
+	if st.delivered.Load() {
+		return nil
+	}
+	var err error
+	switch res.FinishReason {
+	case "length", "content_filter":
+		return nil
+	case "":
+		err = errEmptyStream
+	default:
+		err = &emptyFinishError{finish: res.FinishReason}
+	}
+	return classify(err, st, c.secrets)
+}
+
+// emptyFinishError is an answer that ended with finish reason finish, one
+// that does not explain an empty answer, having delivered no text and no
+// reasoning: a model asking to call a tool (tool_calls, function_call),
+// which chatd never offers, or a stream whose text is in a field chatd
+// does not read.
+type emptyFinishError struct{ finish string }
+
+func (e *emptyFinishError) Error() string {
+	return fmt.Sprintf("the stream ended with finish reason %q without text", e.finish)
+}
+
+// message is what the user is told, the finish reason cleaned of key.
+func (e *emptyFinishError) message(key secrets) string {
+	if e.finish == "tool_calls" || e.finish == "function_call" {
+		return "The model asked to call a tool instead of answering, and this chat offers none: it sent no text."
+	}
+	return "The model ended its answer without any text (finish reason \"" + clean(e.finish, key) + "\")."
 }
 
 // brokenAfterFinish reports whether err, once the finish reason came,

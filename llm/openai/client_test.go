@@ -611,18 +611,21 @@ func TestSilentAfterFinish(t *testing.T) {
 	const ab = "data: " + `{"choices":[{"index":0,"delta":{"content":"a"}}]}` + "\n\n" + "data: " + `{"choices":[{"index":0,"delta":{"content":"b"}}]}` + "\n\n"
 	tests := []struct {
 		name, body, tail, want string
+		finish                 string
 		usage                  bool
 	}{
-		{"after the finish reason", ab, "", "ab", false},
-		{"after the usage", ab, `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}` + "\n\n", "ab", true},
-		{"an answer without text", "", "", "", false}, // the first-token timer ends the wait
+		{"after the finish reason", ab, "", "ab", "stop", false},
+		{"after the usage", ab, `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}` + "\n\n", "ab", "stop", true},
+		// The first-token timer ends the wait; a length cut explains an
+		// empty answer ("stop" does not: TestEmptyStream).
+		{"an answer without text", "", "", "", "length", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, tc.body+`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"+tc.tail)
+				fmt.Fprint(w, tc.body+`data: {"choices":[{"index":0,"delta":{},"finish_reason":"`+tc.finish+`"}]}`+"\n\n"+tc.tail)
 				w.(http.Flusher).Flush()
 				<-r.Context().Done() // silent until the client leaves
 			}))
@@ -633,7 +636,7 @@ func TestSilentAfterFinish(t *testing.T) {
 				o.IdleTimeout, o.FirstTokenTimeout = 2*time.Second, 2*time.Second
 			})
 			r := stream(testCtx(t), c, "hi", 0)
-			if r.err != nil || r.text() != tc.want || r.res.FinishReason != "stop" || (r.res.Usage != nil) != tc.usage {
+			if r.err != nil || r.text() != tc.want || r.res.FinishReason != tc.finish || (r.res.Usage != nil) != tc.usage {
 				t.Fatalf("text %q, finish %q, usage %v, err %v; want the whole answer", r.text(), r.res.FinishReason, r.res.Usage, r.err)
 			}
 		})

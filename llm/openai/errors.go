@@ -31,6 +31,7 @@ func classify(err error, st *attempt, key secrets) *llm.Error {
 	var reqErr *goopenai.RequestError
 	var urlErr *url.Error
 	var redirect *redirectError
+	var empty *emptyFinishError
 	if be := bodyError(err); be != nil {
 		// An error body in another shape than OpenAI's: classified by
 		// what it says, as OpenAI's would be.
@@ -51,6 +52,8 @@ func classify(err error, st *attempt, key secrets) *llm.Error {
 	case errors.Is(err, errNotStream):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider answered with text that is not a chat completion stream: check its base URL (it usually ends in /v1)."}
+	case errors.As(err, &empty):
+		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err, Message: empty.message(key)}
 	case errors.Is(err, errEmptyStream):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider ended the stream without an answer: no text, and no reason why."}

@@ -114,38 +114,87 @@ func TestNothingAfterTheFinishReason(t *testing.T) {
 }
 
 // TestEmptyStream: a stream that ends ([DONE], or the body's end) having
-// carried no text, no reasoning and no finish reason is an upstream error
-// saying so, where the answer was stored complete and empty, with nothing
-// telling the user why. An empty answer with a finish reason (a length
-// cut, a content filter) stays complete.
+// carried no text and no reasoning is an upstream error saying why, where
+// the answer was stored complete and empty, with nothing telling the user
+// why: without a finish reason, no answer at all; with tool_calls (or
+// function_call), the model asked for a tool, which chatd never offers;
+// with another reason ("stop" over text in a field chatd does not read),
+// an answer without text. None is retried. An empty answer whose finish
+// reason explains it (a length cut, a content filter) stays complete.
 func TestEmptyStream(t *testing.T) {
 	t.Parallel()
+	const done = "data: [DONE]\n\n"
+	finish := func(delta, reason string) string {
+		return `data: {"choices":[{"index":0,"delta":` + delta + `,"finish_reason":"` + reason + `"}]}` + "\n\n"
+	}
+	toolCall := `{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}`
 	tests := []struct {
 		name, body string
-		finish     string // "": an error
+		finish     string // the Result's finish reason
+		says       string // what the error's message holds; "": complete
 	}{
-		{"[DONE] only", "data: [DONE]\n\n", ""},
+		{"[DONE] only", done, "", "without an answer"},
 		{"role chunk, usage, [DONE]", `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}` + "\n\n" +
-			`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}}` + "\n\ndata: [DONE]\n\n", ""},
-		{"content filter", `data: {"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}` + "\n\ndata: [DONE]\n\n", "content_filter"},
-		{"length", `data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}` + "\n\ndata: [DONE]\n\n", "length"},
+			`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}}` + "\n\n" + done, "", "without an answer"},
+		{"content filter", finish("{}", "content_filter") + done, "content_filter", ""},
+		{"length", finish("{}", "length") + done, "length", ""},
+		{"a tool call", finish(toolCall, "") + finish("{}", "tool_calls") + done, "tool_calls", "asked to call a tool"},
+		{"a tool call, the body's end", finish(toolCall, "tool_calls"), "tool_calls", "asked to call a tool"},
+		{"a function call", finish(`{"function_call":{"name":"f","arguments":"{}"}}`, "function_call") + done, "function_call", "asked to call a tool"},
+		{"stop over text chatd does not read", finish(`{"text":"hello"}`, "stop") + done, "stop", `without any text (finish reason "stop")`},
+		{"stop after an empty think block", `data: {"choices":[{"index":0,"delta":{"content":"<think></think>"}}]}` + "\n\n" + finish("{}", "stop") + done,
+			"stop", "without any text"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv, requests := sseServer(t, tc.body)
 			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
-			if tc.finish != "" {
-				if r.err != nil || r.res.FinishReason != tc.finish {
-					t.Fatalf("err %v finish %q, want complete with %q", r.err, r.res.FinishReason, tc.finish)
+			if r.res.FinishReason != tc.finish || r.text() != "" {
+				t.Fatalf("finish %q text %q, want %q and no text", r.res.FinishReason, r.text(), tc.finish)
+			}
+			if tc.says == "" {
+				if r.err != nil {
+					t.Fatalf("err %v, want complete", r.err)
 				}
 				return
 			}
 			var e *llm.Error
-			if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || !strings.Contains(e.Message, "without an answer") {
-				t.Fatalf("err %v, want upstream_error saying the stream ended without an answer", r.err)
+			if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || !strings.Contains(e.Message, tc.says) {
+				t.Fatalf("err %v, want upstream_error saying %q", r.err, tc.says)
 			}
 			if n := requests.Load(); n != 1 {
+				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestToolCallWithoutText: a model asking to call a tool (fakeai's
+// tool_call) with no text fails with a message saying so, asked once;
+// with text before the call, the answer is that text, complete.
+func TestToolCallWithoutText(t *testing.T) {
+	t.Parallel()
+	cfg := fakeai.Config{Tokens: 6}
+	tests := []struct {
+		after int
+		want  string // the text
+		fails bool
+	}{
+		{0, "", true},
+		{2, fakeai.ExpectedPrefix(cfg, 2), false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint("after ", tc.after), func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			r := stream(testCtx(t), newClient(srv.URL, nil), fmt.Sprintf("[[fake tokens=6 fault=tool_call after=%d]]", tc.after), 0)
+			var e *llm.Error
+			if r.text() != tc.want || r.res.FinishReason != "tool_calls" || (r.err != nil) != tc.fails ||
+				tc.fails && (!errors.As(r.err, &e) || e.Kind != llm.KindUpstream || !strings.Contains(e.Message, "asked to call a tool")) {
+				t.Fatalf("text %q finish %q err %v", r.text(), r.res.FinishReason, r.err)
+			}
+			if n := srv.Requests(); n != 1 {
 				t.Fatalf("%d requests, want 1", n)
 			}
 		})

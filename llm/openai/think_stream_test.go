@@ -118,8 +118,8 @@ func TestInlineThinkingCancelled(t *testing.T) {
 // TestInlineThinkingCut: a stream that breaks off inside inline thinking
 // fails with the thinking delivered so far as reasoning (none of a
 // close tag's start held back) and no text; one that ends well with an
-// empty thinking block and nothing else is no answer at all, and with a
-// finish reason an empty complete answer.
+// empty thinking block and nothing else is no answer at all, and so is
+// one with the finish reason "stop" (TestEmptyStream).
 func TestInlineThinkingCut(t *testing.T) {
 	t.Parallel()
 	finish := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
@@ -130,7 +130,7 @@ func TestInlineThinkingCut(t *testing.T) {
 	}{
 		{"cut inside", contentChunk("<thi") + contentChunk("nk>\nhm") + contentChunk("m </th"), "hmm ", "", llm.KindConnection},
 		{"no answer at all", contentChunk("<think>\n\n") + contentChunk("</think>\n\n") + "data: [DONE]\n\n", "", "", llm.KindUpstream},
-		{"empty answer", contentChunk("<think>\n\n") + contentChunk("</think>\n\n") + finish + "data: [DONE]\n\n", "", "stop", ""},
+		{"empty answer", contentChunk("<think>\n\n") + contentChunk("</think>\n\n") + finish + "data: [DONE]\n\n", "", "stop", llm.KindUpstream},
 		{"thinking only", contentChunk("<think>hmm") + "data: [DONE]\n\n", "hmm", "", ""},
 	}
 	for _, tc := range tests {

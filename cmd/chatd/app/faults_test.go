@@ -38,6 +38,9 @@ func TestUpstreamFaults(t *testing.T) {
 		{"out of quota", "fault=quota", "error", "quota_exhausted", false, 1, false},
 		{"408 every time", "fault=408", "error", "timeout", false, 3, false},
 		{"empty chunks mid-stream", "fault=empty_mid after=5", "error", "timeout", true, 1, true},
+		// A model asking to call a tool, with no text: stored complete
+		// and empty before, a blank answer.
+		{"a tool call and no text", "fault=tool_call", "error", "upstream_error", false, 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
