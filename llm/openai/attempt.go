@@ -294,10 +294,15 @@ func reportedByChunk(chunk *chunkFields, finish string) error {
 		return fmt.Errorf("error in a chunk: %w", chunk.err)
 	}
 	if why, ok := brokenOff[finish]; ok {
-		return fmt.Errorf("finish reason %s: %w", finish, &goopenai.APIError{Message: why})
+		return fmt.Errorf("finish reason %s: %w: %w", finish, errBrokenOff, &goopenai.APIError{Message: why})
 	}
 	return nil
 }
+
+// errBrokenOff marks an answer a finish reason says the upstream broke
+// off (brokenOff), without an error saying more: a failure of the
+// upstream's, retried before the first token as a 5xx is.
+var errBrokenOff = errors.New("the upstream broke the answer off")
 
 // brokenOff are the finish reasons of an answer the upstream broke off,
 // whatever text came: it is not complete. Each names the upstream's

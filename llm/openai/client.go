@@ -56,8 +56,10 @@ type Options struct {
 	// A client with Timeout set would cut long answers.
 	HTTPClient *http.Client
 	// MaxRetries is how many times a request is retried before its first
-	// token (429, 408, 5xx, connection refused or reset); it defaults to 2, and a
-	// negative value disables retries. Nothing is retried after a token.
+	// token (429, 408, 5xx, connection refused or reset; a 429 or 5xx
+	// code reported inside the stream, or a finish reason saying the
+	// upstream broke the answer off); it defaults to 2, and a negative
+	// value disables retries. Nothing is retried after a token.
 	MaxRetries int
 	// RetryBase is the first backoff; it doubles on every retry, with
 	// jitter. It defaults to 500ms.

@@ -305,9 +305,11 @@ func tooLarge(err error) bool {
 // response (an error event, a chunk's "error" member, an error body), by
 // its code and wording as its HTTP status would be: rate limiting, a
 // timeout, an account out of credit or quota, another refusal of the
-// request (a 4xx code); an upstream error when neither says more. Status
-// stays 0: it is not retried (see retryable). The upstream's text is
-// always shown.
+// request (a 4xx code); an upstream error when neither says more. A code
+// of 429 or a 5xx (OpenRouter's 502 when the provider failed, as a
+// number or a numeric string) is its Status, so that it is retried before
+// the first token as that HTTP status is (see retryable); other errors
+// keep Status 0 and are not. The upstream's text is always shown.
 func reportedError(e *goopenai.APIError, key secrets, err error) *llm.Error {
 	detail := clean(e.Message, key)
 	code := numericCode(e.Code)
@@ -317,7 +319,7 @@ func reportedError(e *goopenai.APIError, key secrets, err error) *llm.Error {
 	case quotaExhausted(e):
 		return quotaError(0, e.Message, key, err)
 	case code == http.StatusTooManyRequests || rateLimit(e):
-		return &llm.Error{Kind: llm.KindRateLimited, Err: err,
+		return &llm.Error{Kind: llm.KindRateLimited, Status: retriedCode(code), Err: err,
 			Message: "The model provider is rate limiting requests: " + detail}
 	case code == http.StatusRequestTimeout:
 		return &llm.Error{Kind: llm.KindTimeout, Err: err,
@@ -326,8 +328,17 @@ func reportedError(e *goopenai.APIError, key secrets, err error) *llm.Error {
 		return &llm.Error{Kind: llm.KindBadRequest, Err: err,
 			Message: "The model provider rejected the request: " + detail}
 	}
-	return &llm.Error{Kind: llm.KindUpstream, Err: err,
+	return &llm.Error{Kind: llm.KindUpstream, Status: retriedCode(code), Err: err,
 		Message: "The model provider reported an error: " + detail}
+}
+
+// retriedCode returns an error code reported inside a stream that stands
+// for an HTTP status retried before the first token (429, 5xx), else 0.
+func retriedCode(code int) int {
+	if code == http.StatusTooManyRequests || code >= 500 && code <= 599 {
+		return code
+	}
+	return 0
 }
 
 // numericCode returns an error code that is an HTTP status (OpenRouter's

@@ -18,13 +18,17 @@ func retryable(err error) bool {
 	}
 	switch e.Kind {
 	case llm.KindRateLimited:
-		// An HTTP 429; a rate limit reported inside a 200 response
-		// (Status 0) is shown as it is, like other errors reported there.
+		// An HTTP 429, or an error reported inside a 200 response with
+		// code 429 (reportedError); a rate limit it only words (Status
+		// 0) is shown as it is.
 		return e.Status == http.StatusTooManyRequests
 	case llm.KindConnection:
 		return !errors.Is(err, errLasting)
 	case llm.KindUpstream:
-		return e.Status >= 500
+		// An HTTP 5xx, an error reported inside a 200 response with a
+		// 5xx code (reportedError), or a finish reason saying the
+		// upstream broke the answer off (brokenOff).
+		return e.Status >= 500 || errors.Is(err, errBrokenOff)
 	case llm.KindTimeout:
 		// An HTTP 408; chatd's own timeouts (Status 0) are not retried.
 		return e.Status == http.StatusRequestTimeout

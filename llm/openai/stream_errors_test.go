@@ -102,7 +102,8 @@ func TestInStreamErrorKinds(t *testing.T) {
 // an ordinary chunk with a top-level "error" (code, message) and
 // finish_reason "error", then [DONE]. The answer fails with the kind its
 // code and message say, the provider's message shown, and the text so far
-// delivered; nothing is retried. (fakeai's error_chunk fault is this shape
+// delivered; nothing is retried (a 5xx or 429 before any text is:
+// TestInStreamErrorRetried). (fakeai's error_chunk fault is this shape
 // with code 502; TestMidStreamFailures streams it end to end.)
 func TestErrorChunk(t *testing.T) {
 	t.Parallel()
@@ -131,7 +132,7 @@ func TestErrorChunk(t *testing.T) {
 			llm.KindUpstream, "Overloaded"},
 		{"finish reason error alone", "The answer is", "", llm.KindUpstream, "finish reason"},
 		// A bidirectional override and control characters are not shown.
-		{"override in the message", "", `"error":{"code":500,"message":"boom \u202e evil\u0007\u001b[0m"},`,
+		{"override in the message", "The answer is", `"error":{"code":500,"message":"boom \u202e evil\u0007\u001b[0m"},`,
 			llm.KindUpstream, "reported an error: boom evil[0m"},
 	}
 	for _, tc := range tests {
@@ -450,6 +451,63 @@ func TestValidationDetails(t *testing.T) {
 			var e *llm.Error
 			if !errors.As(r.err, &e) || e.Kind != llm.KindBadRequest || !strings.HasSuffix(e.Message, ": "+tc.want) {
 				t.Fatalf("err %v, want bad_request ending %q", r.err, tc.want)
+			}
+		})
+	}
+}
+
+// TestInStreamErrorRetried: a failure a 200 stream reports before any
+// text, with a numeric code of a 5xx or 429 (a number or a numeric
+// string: OpenRouter's provider failures), or as a finish reason saying
+// the answer was broken off, is retried as the same failure with that
+// HTTP status is; the retry's answer is the one given. Before, only the
+// HTTP status was retried, and the in-stream failure ended the answer at
+// once. A refusal (a 4xx code) is not retried.
+func TestInStreamErrorRetried(t *testing.T) {
+	t.Parallel()
+	errorChunk := func(errMember, finish string) string {
+		return `data: {"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"m",` + errMember +
+			`"choices":[{"index":0,"delta":{"content":""},"finish_reason":"` + finish + `"}]}` + "\n\ndata: [DONE]\n\n"
+	}
+	tests := []struct {
+		name     string
+		body     string // the first answer
+		requests int32
+		kind     llm.ErrorKind // of a failure not retried
+	}{
+		{"code 502", errorChunk(`"error":{"code":502,"message":"Provider disconnected unexpectedly"},`, "error"), 2, ""},
+		{"code \"503\"", errorChunk(`"error":{"code":"503","message":"Provider overloaded"},`, "error"), 2, ""},
+		{"code 429", errorChunk(`"error":{"code":429,"message":"Provider returned 429"},`, "error"), 2, ""},
+		{"an error event, code 500", `data: {"error":{"message":"boom","type":"server_error","code":500}}` + "\n\n", 2, ""},
+		{"llama.cpp's error line", `error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}` + "\n\ndata: [DONE]\n\n", 2, ""},
+		{"finish reason error alone", errorChunk("", "error"), 2, ""},
+		{"finish reason abort", errorChunk("", "abort"), 2, ""},
+		{"code 400", errorChunk(`"error":{"code":400,"message":"Bad input"},`, "error"), 1, llm.KindBadRequest},
+		{"code 402", errorChunk(`"error":{"code":402,"message":"Insufficient credits"},`, "error"), 1, llm.KindQuota},
+		{"a string code", errorChunk(`"error":{"code":"server_error","message":"Overloaded"},`, "error"), 1, llm.KindUpstream},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				if n.Add(1) == 1 {
+					fmt.Fprint(w, tc.body)
+					return
+				}
+				fmt.Fprint(w, contentChunk("retried")+"data: [DONE]\n\n")
+			}))
+			t.Cleanup(srv.Close)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			if got := n.Load(); got != tc.requests {
+				t.Fatalf("%d requests, want %d (err %v)", got, tc.requests, r.err)
+			}
+			if tc.kind == "" && (r.err != nil || r.text() != "retried") {
+				t.Fatalf("text %q err %v, want the retry's answer", r.text(), r.err)
+			}
+			if tc.kind != "" && (llm.KindOf(r.err) != tc.kind || r.text() != "") {
+				t.Fatalf("text %q err %v, want %s", r.text(), r.err, tc.kind)
 			}
 		})
 	}
