@@ -121,7 +121,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, err
 		}
 		if err != nil {
-			return res, c.failure(actx, st, streamEnd(err, st.body))
+			return res, c.failed(ctx, actx, st, out, &parts, streamEnd(err, st.body))
 		}
 		before := res.FinishReason
 		res.FinishReason = "" // the chunk's own, if it has one
@@ -149,12 +149,24 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			st.delivered.Store(true)
 		}
 		if err := reportedByChunk(chunk, res.FinishReason); err != nil {
-			return res, c.failure(actx, st, err)
+			return res, c.failed(ctx, actx, st, out, &parts, err)
 		}
 		if res.FinishReason != "" {
 			tail.arm()
 		}
 	}
+}
+
+// failed ends an attempt that failed with err: the answer text its parts
+// still hold (answerParts.heldText: a "<" that might have opened <think>)
+// is delivered first, unless the caller left (ctx); delivered, it is not
+// asked for again.
+func (c *Client) failed(ctx, actx context.Context, st *attempt, out sink, parts *answerParts, err error) error {
+	if t := parts.heldText(); t != "" && ctx.Err() == nil {
+		out.deliver("", t)
+		st.delivered.Store(true)
+	}
+	return c.failure(actx, st, err)
 }
 
 // ended ends an attempt whose answer is complete: the text its parts

@@ -256,6 +256,19 @@ func (a *answerParts) flush() (string, string) {
 	return r + a.inline(thinking+th), text + tx
 }
 
+// heldText returns, at a failure, the answer text held back as what may
+// have become a tag (a "<" that might have opened <think>, and the white
+// space before it): text, lost otherwise. Held thinking (the start of a
+// close tag) and a character cut short are dropped, as they are not
+// shown of an answer that broke off.
+func (a *answerParts) heldText() string {
+	if a.think.state != thinkStart {
+		return ""
+	}
+	_, text := a.think.flush()
+	return text
+}
+
 // inline is the reasoning that inline thinking gives.
 func (a *answerParts) inline(thinking string) string {
 	if a.fielded {

@@ -249,3 +249,34 @@ func TestInlineThinkingOff(t *testing.T) {
 		}
 	})
 }
+
+// TestHeldTextOnError: text the inline-thinking splitter still holds (a
+// "<" that may open <think>) when the stream fails is delivered before
+// the failure, as it is at the answer's end; before, it was lost, and an
+// answer of "<" alone was stored empty. What was delivered is not asked
+// again: a 5xx before any other text is then not retried.
+func TestHeldTextOnError(t *testing.T) {
+	t.Parallel()
+	const errorEvent = `data: {"error":{"message":"boom","type":"server_error","code":500}}` + "\n\n"
+	tests := []struct {
+		name, body, text string
+		kind             llm.ErrorKind
+	}{
+		{"an error event after a lone <", contentChunk("<") + errorEvent, "<", llm.KindUpstream},
+		{"an error event after <th", contentChunk("<th") + errorEvent, "<th", llm.KindUpstream},
+		{"the body's end after a lone <", contentChunk("<"), "<", llm.KindConnection},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, requests := sseServer(t, tc.body)
+			r := streamThink(testCtx(t), t, srv.URL, "hi", 0, false, nil)
+			if text := strings.Join(r.text, ""); text != tc.text || len(r.reasoning) != 0 || llm.KindOf(r.err) != tc.kind {
+				t.Fatalf("text %q reasoning %q err %v, want text %q and %s", text, r.reasoning, r.err, tc.text, tc.kind)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Fatalf("%d requests, want 1: text was delivered", n)
+			}
+		})
+	}
+}
