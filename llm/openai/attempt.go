@@ -124,7 +124,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, c.failed(ctx, actx, st, out, &parts, streamEnd(err, st.body))
 		}
 		before := res.FinishReason
-		res.FinishReason = "" // the chunk's own, if it has one
+		res.FinishReason = "" // applyChunk sets the chunk's own, if it has one
 		r, t := applyChunk(&res, &parts, chunk)
 		r, t = out.kept(r, t)
 		switch {
