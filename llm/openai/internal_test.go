@@ -189,7 +189,7 @@ func TestSecrets(t *testing.T) {
 		Query: map[string]string{"sig": "a b/c", "api-version": "2024-10-21"},
 	}
 	tests := []struct{ in, want string }{
-		{"key k1", "key [redacted]"}, // the API key, however short,
+		{"key k1", "key [redacted]"},                                         // the API key, however short,
 		{"k1: k1k1 ok1 k1x, (k1)", "[redacted]: k1k1 ok1 k1x, ([redacted])"}, // where it is a word of its own
 		{"got Bearer token-abcdefgh", "got [redacted]"},
 		{"token token-abcdefgh alone", "token [redacted] alone"},
