@@ -53,11 +53,18 @@ type Options struct {
 	MaxKeys int
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// By is the attribute whose text tells one run of a message from
+	// another; it defaults to ErrKey. A caller whose errors' text changes
+	// on every line through one fault (natsbus's "no NATS connection
+	// for 12.345s") names what failed instead (auth's "limit"): the error
+	// text then never opens a run, and each line logged shows its own.
+	By string
 }
 
 // Handler is a slog.Handler that rate-limits the lines of each message
 // and error (a record's Message and the text of its ErrKey attribute, or
-// of the one given to WithAttrs; the other attributes aside) it hands to
+// of the one given to WithAttrs, or of Options.By's instead; the other
+// attributes aside) it hands to
 // the handler it wraps:
 //   - the first line of a message and error is logged, so a new fault is
 //     in the log at once, whatever failed just before;
@@ -81,7 +88,7 @@ type Options struct {
 type Handler struct {
 	next  slog.Handler
 	state *state
-	err   string // the ErrKey attribute given to WithAttrs, if any
+	err   string // the Options.By attribute given to WithAttrs, if any
 }
 
 // state is what a Handler and those made from it share.
@@ -89,6 +96,7 @@ type state struct {
 	every   time.Duration
 	maxKeys int
 	now     func() time.Time
+	by      string // the attribute telling runs of a message apart (Options.By)
 	mu      sync.Mutex
 	runs    map[key]*run // at most maxKeys
 	// fresh counts, per message that spilled over, the new errors given
@@ -127,7 +135,11 @@ func NewHandler(next slog.Handler, o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{next: next, state: &state{every: o.Every, maxKeys: o.MaxKeys, now: o.Now, runs: map[key]*run{}, fresh: map[string]*freshWindow{}}}
+	if o.By == "" {
+		o.By = ErrKey
+	}
+	return &Handler{next: next, state: &state{every: o.Every, maxKeys: o.MaxKeys, now: o.Now, by: o.By,
+		runs: map[key]*run{}, fresh: map[string]*freshWindow{}}}
 }
 
 // Logger returns a logger writing through l's handler, each of its
@@ -161,11 +173,11 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-// errText is the text of r's ErrKey attribute, else of h's.
+// errText is the text of r's Options.By attribute (ErrKey), else of h's.
 func (h *Handler) errText(r slog.Record) string {
 	text, found := h.err, false
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == ErrKey {
+		if a.Key == h.state.by {
 			text, found = a.Value.Resolve().String(), true
 		}
 		return !found
@@ -177,7 +189,7 @@ func (h *Handler) errText(r slog.Record) string {
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	err := h.err
 	for _, a := range attrs {
-		if a.Key == ErrKey {
+		if a.Key == h.state.by {
 			err = a.Value.Resolve().String()
 		}
 	}

@@ -316,3 +316,36 @@ func TestErrorOfWith(t *testing.T) {
 		t.Errorf("logged %+v, want one line per error", got)
 	}
 }
+
+// TestRunsBy: with Options.By, the lines of a message are told apart by
+// that attribute, whatever their error: an error whose text changes on
+// every line (a duration in it, as natsbus's "no NATS connection for
+// ...") is one run per limit, not a line each.
+func TestRunsBy(t *testing.T) {
+	t.Parallel()
+	out, c := newLines(), &clock{t: time.Unix(1_000_000, 0)}
+	log := slog.New(lograte.NewHandler(out, lograte.Options{Now: c.now, By: "limit"}))
+	for i := range 20 {
+		for _, limit := range []string{"login-ip", "checks-account"} {
+			log.Warn(unavailable, slog.String("limit", limit),
+				slog.Any("err", fmt.Errorf("no NATS connection for %dms", 1000+i)))
+		}
+		c.add(time.Second)
+	}
+	c.add(lograte.DefaultEvery)
+	log.Warn(unavailable, slog.String("limit", "login-ip"), slog.Any("err", errors.New("no NATS connection for 60s")))
+	want := []line{
+		{msg: unavailable, err: "no NATS connection for 1000ms", skipped: -1},
+		{msg: unavailable, err: "no NATS connection for 1000ms", skipped: -1},
+		{msg: unavailable, err: "no NATS connection for 60s", skipped: 19},
+	}
+	got := out.all()
+	if len(got) != len(want) {
+		t.Fatalf("logged %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

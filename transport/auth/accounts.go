@@ -273,7 +273,10 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 	if err != nil {
 		return nil, err
 	}
-	shared := lograte.Logger(opts.Logger) // the gates' failures, one outage
+	// The gates' failures, one outage: a run per limit, whatever the
+	// error says (natsbus's names how long NATS has been gone, a new text
+	// on every request).
+	shared := slog.New(lograte.NewHandler(opts.Logger.Handler(), lograte.Options{By: limitAttr}))
 	return &Accounts{
 		store: store, authn: authn, passwords: p, opts: opts,
 		byIP:        newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts, shared),

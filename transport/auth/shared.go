@@ -23,14 +23,19 @@ type SharedWindows interface {
 	Reset(ctx context.Context, key string) error
 }
 
+// limitAttr is the attribute naming the limit in a gate's lines; the
+// gates' log tells their failures apart by it (lograte.Options.By).
+const limitAttr = "limit"
+
 // gate is one limit of the account routes: a window per key in this
 // process, and with a SharedWindows the same window for the whole
 // cluster, consulted after the process's own (which a request refused
 // here never reaches). When the cluster's cannot be reached the request
 // goes through on the process's limit alone (logged, through a
-// lograte.Logger the gates of an Accounts share: each failure once per
-// lograte.DefaultEvery, the first, then one with the count left out): an
-// outage of the bus must not lock everybody out.
+// lograte.Handler the gates of an Accounts share, by limitAttr: each
+// message of each limit once per lograte.DefaultEvery, the first, then
+// one with the count left out, whatever the error's text): an outage of
+// the bus must not lock everybody out.
 type gate struct {
 	local   *windowLimiter
 	shared  SharedWindows // nil: this process only
@@ -56,7 +61,7 @@ func (g *gate) take(key string) (time.Duration, refusal) {
 	defer cancel()
 	wait, ok, err := g.shared.Take(ctx, g.name+":"+key, g.local.max, g.local.window)
 	if err != nil {
-		g.log.Warn("cluster-wide limit unavailable; this server's limit only", slog.String("limit", g.name),
+		g.log.Warn("cluster-wide limit unavailable; this server's limit only", slog.String(limitAttr, g.name),
 			slog.Any("err", err))
 		return 0, allowed
 	}
@@ -96,6 +101,6 @@ func (g *gate) call(what, key string, op func(SharedWindows, context.Context, st
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
 	if err := op(g.shared, ctx, g.name+":"+key); err != nil {
-		g.log.Warn("cluster-wide limit: "+what, slog.String("limit", g.name), slog.Any("err", err))
+		g.log.Warn("cluster-wide limit: "+what, slog.String(limitAttr, g.name), slog.Any("err", err))
 	}
 }

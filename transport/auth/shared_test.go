@@ -3,13 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
-
-	"chatd/internal/logcount"
 )
 
 // memWindows is an in-memory SharedWindows: the windows of every instance
@@ -19,13 +19,26 @@ type memWindows struct {
 	mu   sync.Mutex
 	m    map[string]*window
 	down bool
+	// changing: while down, each error's text differs from the last, as
+	// natsbus's does ("no NATS connection for 12.345s").
+	changing bool
+	failed   int // calls refused while down
+}
+
+// downErr is the error of a call while w is down; w.mu is held.
+func (w *memWindows) downErr() error {
+	w.failed++
+	if w.changing {
+		return fmt.Errorf("bus down for %dms", 1000+w.failed)
+	}
+	return errors.New("bus down")
 }
 
 func (w *memWindows) Take(_ context.Context, key string, max int, length time.Duration) (time.Duration, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.down {
-		return 0, false, errors.New("bus down")
+		return 0, false, w.downErr()
 	}
 	now := time.Now()
 	c := w.m[key]
@@ -44,7 +57,7 @@ func (w *memWindows) Refund(_ context.Context, key string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.down {
-		return errors.New("bus down")
+		return w.downErr()
 	}
 	if c := w.m[key]; c != nil && c.count > 0 {
 		c.count--
@@ -56,7 +69,7 @@ func (w *memWindows) Reset(_ context.Context, key string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.down {
-		return errors.New("bus down")
+		return w.downErr()
 	}
 	delete(w.m, key)
 	return nil
@@ -129,33 +142,80 @@ func TestSharedWindowsAcrossInstances(t *testing.T) {
 
 // TestSharedWindowsOutageLogsOnce: with the shared windows unreachable
 // every sign-in that goes through on the instance's limits fails alike
-// at each of its limits; 30 of them log each failure once (lograte:
-// then once per 30 s, with the count left out), not a warning per limit
-// per sign-in.
+// at each of its limits; 30 of them log each failure of each limit once
+// (lograte, by limit: then once per 30 s, with the count left out), not
+// a warning per limit per sign-in, also when the error's text changes
+// on every call as natsbus's does ("no NATS connection for 12.345s").
 func TestSharedWindowsOutageLogsOnce(t *testing.T) {
 	t.Parallel()
-	log := &logcount.Warnings{}
-	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 1000, MaxFailuresPerIP: 1000,
-		MaxChecksPerAccount: 1000, MaxChecksPerIP: 1000, Logger: slog.New(log),
-		Shared: &memWindows{m: map[string]*window{}, down: true}})
-	e.register("target@example.com", "the right password")
-	for i := range 30 {
-		password := "a guess"
-		if i%10 == 9 {
-			password = "the right password" // resets the account's windows
-		}
-		status, _, _ := e.post("/api/auth/login", map[string]string{"email": "target@example.com", "password": password})
-		if status != http.StatusUnauthorized && status != http.StatusOK {
-			t.Fatalf("sign-in %d with the shared windows down: %d", i, status)
-		}
+	for _, tc := range []struct {
+		name     string
+		changing bool
+	}{
+		{"one error text", false},
+		{"a text that changes on every call", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			log := &limitLines{}
+			shared := &memWindows{m: map[string]*window{}, down: true, changing: tc.changing}
+			e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 1000, MaxFailuresPerIP: 1000,
+				MaxChecksPerAccount: 1000, MaxChecksPerIP: 1000, Logger: slog.New(log), Shared: shared})
+			e.register("target@example.com", "the right password")
+			for i := range 30 {
+				password := "a guess"
+				if i%10 == 9 {
+					password = "the right password" // resets the account's windows
+				}
+				status, _, _ := e.post("/api/auth/login", map[string]string{"email": "target@example.com", "password": password})
+				if status != http.StatusUnauthorized && status != http.StatusOK {
+					t.Fatalf("sign-in %d with the shared windows down: %d", i, status)
+				}
+			}
+			lines := log.all()
+			if len(lines) == 0 {
+				t.Fatal("the outage was not logged")
+			}
+			for what, n := range lines {
+				if n != 1 {
+					t.Errorf("%s logged %d times in %d failed calls, want once", what, n, shared.failed)
+				}
+			}
+		})
 	}
-	lines := log.Lines()
-	if len(lines) == 0 {
-		t.Fatal("the outage was not logged")
+}
+
+// limitLines counts the lines at WARN or above by message and limit.
+type limitLines struct {
+	mu    sync.Mutex
+	lines map[string]int
+}
+
+func (*limitLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *limitLines) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *limitLines) WithGroup(string) slog.Handler          { return l }
+func (l *limitLines) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
 	}
-	for msg, n := range lines {
-		if n != 1 {
-			t.Errorf("%q logged %d times, want once", msg, n)
+	what := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "limit" {
+			what = fmt.Sprintf("%q on %s", r.Message, a.Value)
 		}
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lines == nil {
+		l.lines = map[string]int{}
 	}
+	l.lines[what]++
+	return nil
+}
+
+func (l *limitLines) all() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.lines)
 }
