@@ -326,7 +326,7 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		u.Status = persistence.StatusInterrupted // not stored: finish reports the stored state
 	case errors.Is(cause, errShutdown):
 		u.Status = persistence.StatusInterrupted
-		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: "The server restarted while answering; the text so far is kept."}
+		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: persistence.RestartError}
 	case errors.Is(cause, context.DeadlineExceeded):
 		u.Status = persistence.StatusError
 		body = &protocol.ErrorBody{Code: string(llm.KindTimeout), Message: "The answer took longer than the server allows."}

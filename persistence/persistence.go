@@ -91,6 +91,16 @@ const (
 	StatusInterrupted Status = "interrupted"
 )
 
+// An answer the server's restart ended is stored interrupted with these
+// as its ErrorCode and Error: by the hub when it stops cleanly (its done
+// frame says them too, the code being protocol.CodeShutdown), and by
+// InterruptStreaming for the answers a crash left streaming (or a restored
+// backup held streaming), so a reader is told why each stopped.
+const (
+	RestartErrorCode = "shutdown"
+	RestartError     = "The server restarted while answering; the text so far is kept."
+)
+
 // Final reports whether s ends a message's life (anything but streaming).
 func (s Status) Final() bool { return s != StatusStreaming && s != "" }
 
@@ -394,8 +404,10 @@ type Messages interface {
 	// whose updates are not atomic, the fence can be crossed by a write
 	// racing InterruptMessage.
 	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) (skipped []string, err error)
-	// InterruptStreaming marks every message still streaming as interrupted
-	// (run at start: those were left by a crash) and returns how many changed.
+	// InterruptStreaming marks every message still streaming as interrupted,
+	// with RestartErrorCode and RestartError as its ErrorCode and Error (run
+	// at start: those were left by a crash, or held by a restored backup),
+	// and returns how many changed.
 	InterruptStreaming(ctx context.Context) (int, error)
 	// InterruptMessage marks the owner's message id interrupted, with
 	// reason as its error (when not empty) and at as its UpdatedAt, if and

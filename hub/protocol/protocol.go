@@ -56,7 +56,8 @@ const (
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 	// CodeShutdown is the error code of a done frame ended by server shutdown.
-	CodeShutdown = "shutdown"
+	// A stored answer keeps it as its errorCode (persistence.RestartErrorCode).
+	CodeShutdown = persistence.RestartErrorCode
 )
 
 // CloseCode is a WebSocket close status the server uses.

@@ -304,8 +304,9 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 	return ids, nil
 }
 
-// InterruptStreaming marks every message still streaming as interrupted and
-// returns how many changed. A process that took the single-process lease
+// InterruptStreaming marks every message still streaming as interrupted,
+// with the restart as its error (persistence.RestartError), and returns
+// how many changed. A process that took the single-process lease
 // and lost it is refused: the answers streaming are another's
 // (TakeSoloLease).
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
@@ -323,6 +324,8 @@ func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 		bson.D{{Key: "$set", Value: bson.D{
 			{Key: "status", Value: string(persistence.StatusInterrupted)},
 			{Key: "updated_at", Value: now()},
+			{Key: "error", Value: persistence.RestartError},
+			{Key: "error_code", Value: persistence.RestartErrorCode},
 		}}})
 	if err != nil {
 		return 0, fmt.Errorf("interrupt streaming messages: %w", err)

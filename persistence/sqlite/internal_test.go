@@ -150,7 +150,7 @@ func TestQueryPlans(t *testing.T) {
 		// never a sort of them.
 		{"latest answer", qLatestAnswer, "messages_conversation_created", []any{"c", "o", "p"}, nil, nil},
 		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}, nil, nil},
-		{"interrupt", qInterrupt, "messages_streaming", []any{1}, nil, nil},
+		{"interrupt", qInterrupt, "messages_streaming", []any{1, "e", "c"}, nil, nil},
 		{"streaming conversations", qStreamingConvs, "messages_streaming", []any{"o"}, nil, nil},
 		{"delete a user's messages", qDeleteUserMsgs, "messages_conversation_created", []any{"o"},
 			[]string{"SEARCH conversations USING COVERING INDEX conversations_owner_updated (owner_id=?)"}, nil},

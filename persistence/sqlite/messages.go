@@ -50,10 +50,11 @@ var (
 	WHERE id = ?1 AND status = 'streaming'
 	RETURNING rowid`)
 	// qInterrupt ends every streaming message, taking in its chunks
-	// (qDropAllChunks then deletes them): ?1 at.
+	// (qDropAllChunks then deletes them): ?1 at, ?2 error, ?3 error code.
 	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted',
 		content = content || ` + chunkText("content", "messages.rowid") + `,
-		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + `, updated_at = ?1
+		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + `, updated_at = ?1,
+		error = ?2, error_code = ?3
 	WHERE status = 'streaming'`)
 	// qStreamingConvs finds the owner's streaming messages through the
 	// partial index messages_streaming (unary +: not through the owner's
@@ -316,13 +317,14 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 }
 
 // InterruptStreaming marks every streaming message interrupted, with its
-// chunks taken in, and returns how many changed.
+// chunks taken in and the restart as its error (persistence.RestartError),
+// and returns how many changed.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 	var n int64
 	at := s.clock.now()
 	err := s.write(ctx, func(tx *writeTx) error {
 		var err error
-		if n, err = tx.exec(ctx, qInterrupt, at); err != nil {
+		if n, err = tx.exec(ctx, qInterrupt, at, persistence.RestartError, persistence.RestartErrorCode); err != nil {
 			return err
 		}
 		_, err = tx.exec(ctx, qDropAllChunks) // every message that had chunks streamed

@@ -337,6 +337,9 @@ func testUpdEmptyBatch(t *testing.T, s persistence.Store) {
 	sameMsg(t, getMsg(t, s, u.ID, m.ID), m)
 }
 
+// testUpdInterrupt: InterruptStreaming (the start-up sweep) ends every
+// streaming message, of every owner, keeping its text and storing the
+// restart as its error code and error; it changes no final message.
 func testUpdInterrupt(t *testing.T, s persistence.Store) {
 	ctx := testCtx(t)
 	n, err := s.InterruptStreaming(ctx)
@@ -369,6 +372,11 @@ func testUpdInterrupt(t *testing.T, s persistence.Store) {
 		got := getMsg(t, s, m.OwnerID, m.ID)
 		if got.Status != persistence.StatusInterrupted || got.Content != m.Content {
 			t.Fatalf("streaming message after InterruptStreaming: status %q content %q", got.Status, got.Content)
+		}
+		// The reader is told why it stopped, as after a clean stop.
+		if got.ErrorCode != persistence.RestartErrorCode || got.Error != persistence.RestartError {
+			t.Fatalf("streaming message after InterruptStreaming: errorCode %q error %q, want %q %q",
+				got.ErrorCode, got.Error, persistence.RestartErrorCode, persistence.RestartError)
 		}
 	}
 	for _, m := range done {

@@ -41,7 +41,7 @@ const ADVICE: Readonly<Record<string, string>> = {
 /**
  * answerFailure says what an answer that ended in error or was interrupted
  * tells its reader: the advice for its code, else a general one (an answer
- * stored before codes were, one a start-up sweep ended, a code this client
+ * stored before codes were, one a periodic sweep ended, a code this client
  * does not know), and the server's text as the detail. An answer that ended
  * with no text (a reasoning model still silent) is not told its text so far
  * is kept, by the advice nor by the server's text. null for any other

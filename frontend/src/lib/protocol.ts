@@ -69,7 +69,9 @@ export interface Message {
   /**
    * The kind of failure of an error/interrupted answer: its done frame's
    * error.code (timeout, upstream_error, context_length...; protocol.md
-   * "Error codes"). Absent otherwise, and on an answer a start-up sweep ended.
+   * "Error codes"; `shutdown` on an answer a restart ended, cleanly or by the
+   * start-up sweep after a crash). Absent otherwise, and on an answer the
+   * periodic sweep or a cluster's takeover ended (their reason is in error).
    */
   errorCode?: string;
   /** How many earlier messages were left out of this answer's prompt to fit the context window. */
