@@ -549,14 +549,18 @@ func (c *connState) down() <-chan struct{} {
 }
 
 // err returns why the bus is down, or nil (also while lost within grace).
+// Its text is the same for the whole of one outage (when it began, not how
+// long ago): callers' rate-limited logs tell repeats apart by the error's
+// text, and one with the time elapsed in it was a new line per request.
 func (c *connState) err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lostAt.IsZero() {
 		return nil
 	}
-	if since := time.Since(c.lostAt); since >= c.grace {
-		return fmt.Errorf("natsbus: %w: no NATS connection for %s", hub.ErrBusUnavailable, since.Round(time.Millisecond))
+	if time.Since(c.lostAt) >= c.grace {
+		return fmt.Errorf("natsbus: %w: no NATS connection since %s", hub.ErrBusUnavailable,
+			c.lostAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	}
 	return nil
 }

@@ -37,3 +37,25 @@ func TestConnStateStaleExpiry(t *testing.T) {
 		t.Fatal("the current loss's timer did not declare it down")
 	}
 }
+
+// TestConnStateErrSameWithinOutage: the error of one outage reads the same
+// however long it has lasted, so that a log rate-limited by its text
+// (internal/lograte) writes one line for it; its text said how long the
+// connection had been gone, new at each request (a warning per login
+// while NATS was down), and now says since when.
+func TestConnStateErrSameWithinOutage(t *testing.T) {
+	t.Parallel()
+	var c connState
+	c.init(time.Hour)
+	c.mu.Lock()
+	c.grace = 0 // declared down at once
+	c.mu.Unlock()
+	first := c.err()
+	if first == nil {
+		t.Fatal("err: nil while the connection is lost past its grace")
+	}
+	time.Sleep(2 * time.Millisecond) // a later request, some time into the outage
+	if again := c.err(); again == nil || again.Error() != first.Error() {
+		t.Fatalf("err later in the same outage: %v, want %q", again, first)
+	}
+}

@@ -145,7 +145,7 @@ func TestSharedWindowsAcrossInstances(t *testing.T) {
 // at each of its limits; 30 of them log each failure of each limit once
 // (lograte, by limit: then once per 30 s, with the count left out), not
 // a warning per limit per sign-in, also when the error's text changes
-// on every call as natsbus's does ("no NATS connection for 12.345s").
+// on every call as natsbus's did ("no NATS connection for 12.345s").
 func TestSharedWindowsOutageLogsOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
