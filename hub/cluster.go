@@ -625,7 +625,8 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, m
 // ControlSupersede) asks as a following tab does (tryFew: lookupAttempts
 // times within busTimeout), as the request, or the WebSocket worker
 // handling it, waits on it: a deletion goes on without it (its
-// UserEvent.Deleted aborts the answer), a regenerate is refused. A bus
+// UserEvent.Deleted ends the answer where it runs, once the store deleted
+// the conversation: busHandler.UserEvent), a regenerate is refused. A bus
 // that is down (ErrNotSent) is not asked again.
 func (h *Hub) lookupToStop(ctx context.Context, convID string, kind ControlKind) (a AnswerRef, ok bool, err error) {
 	var down error
@@ -781,6 +782,12 @@ type busHandler struct{ h *Hub }
 
 // UserEvent implements BusHandler.
 func (b busHandler) UserEvent(ev UserEvent) {
+	if ev.Deleted != "" {
+		// Before its frame reaches the tabs here, as on the deleting
+		// instance (ConversationChanged); not waited for: bus events
+		// are not held up, and the answer's done follows at once.
+		b.h.haltDeleted(ev.UserID, ev.Deleted)
+	}
 	switch {
 	case ev.Frame != nil:
 		b.h.deliverRemote(ev) // a conversation frame is checked first (convframes.go)

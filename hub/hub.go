@@ -441,15 +441,76 @@ func (h *Hub) closeUserWhere(userID string, code protocol.CloseCode, reason stri
 // here as on every other instance (busHandler.UserEvent): one running may
 // have read the conversation before the delete, and one begun after
 // finds nothing to name.
+//
+// A deletion also ends, before its frame goes out, the answer of the
+// conversation running here or being prepared (stopDeleted), and the
+// other instances end theirs as its event reaches them: one that stored
+// its row in the moment between the deleter's CancelConversation and
+// the store's delete (a regenerate woken by the same done, a send) would
+// otherwise stream on to its end for a conversation that is gone.
 func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
 	f := protocol.Conversation(action, c)
-	h.deliverConv(ownerID, c.ID, action, f)
 	ev := UserEvent{UserID: ownerID, Frame: f}
 	if action == protocol.ActionDeleted {
+		h.stopDeleted(ownerID, c.ID)
 		ev.Deleted = c.ID
 		h.titles.abortOwned(c.ID, ownerID)
 	}
+	h.deliverConv(ownerID, c.ID, action, f)
 	h.broadcast(ev)
+}
+
+// stopDeleted ends with errDeleting the answer of ownerID's conversation
+// convID that runs here, and halts one being prepared here as it starts
+// (haltLocked), the store having deleted the conversation: an answer
+// that stored its row just before the delete asks for nothing more
+// upstream, nor for a title, and gives back its answer slot. Its final
+// update finds the row gone, and its done reports its own end (see
+// generation.fenced). It waits, up to FinishTimeout in all, until
+// nothing runs or is being prepared in the conversation here (a
+// reservation ends as its insert fails, or as its halted answer starts:
+// that one is then waited for too), so that the deletion's frame follows
+// the done, as when CancelConversation stopped the answer.
+func (h *Hub) stopDeleted(ownerID, convID string) {
+	ended := h.haltDeleted(ownerID, convID)
+	if ended == nil {
+		return // the common case: nothing runs in it
+	}
+	deadline := time.NewTimer(h.opts.FinishTimeout)
+	defer deadline.Stop()
+	for ; ended != nil; ended = h.haltDeleted(ownerID, convID) {
+		select {
+		case <-ended:
+		case <-deadline.C:
+			h.log.Warn("an answer of a deleted conversation did not end in time", "conversation", convID)
+			return
+		}
+	}
+}
+
+// haltDeleted is one step of stopDeleted, and what another instance's
+// deletion event does here (busHandler.UserEvent): it ends the answer
+// running in the conversation, or halts the one being prepared, and
+// returns what closes once that one ended (its done) or its reservation
+// did; nil when nothing of ownerID runs or is being prepared in it here.
+func (h *Hub) haltDeleted(ownerID, convID string) <-chan struct{} {
+	c := h.lookup(convID)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.owner != ownerID || c.dead:
+		return nil
+	case c.gen != nil:
+		c.gen.cancel(errDeleting) // never blocks
+		return c.gen.done
+	case c.reservedLocked():
+		c.halt = errDeleting // whatever stop came before: no title either
+		return c.unreserved
+	}
+	return nil
 }
 
 func (h *Hub) deliverUser(userID string, f *protocol.Frame) {
