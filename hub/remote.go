@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -236,10 +237,15 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 	rfrom := reasoningCursor(req)
 	caughtUp := from < int64(len(m.text)) || from == int64(len(m.text)) && m.message != nil
 	caughtUp = caughtUp && rfrom <= int64(len(m.reasoning))
-	if caughtUp {
+	// Each cursor within what the mirror holds is checked now, as a local
+	// resume's is; one past it once the mirror reaches it (deliverLocked,
+	// onReasoningLocked), or the answer ends short of it (refuseOverrunLocked).
+	if from <= int64(len(m.text)) {
 		if err := checkSeq(m.text, from); err != nil {
 			return true, err
 		}
+	}
+	if rfrom <= int64(len(m.reasoning)) {
 		if err := checkReasoningSeq(m.reasoning, rfrom); err != nil {
 			return true, err
 		}
@@ -441,12 +447,13 @@ func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 		if !filled && f.Seq > int64(len(m.text)) {
 			return true
 		}
-		clear(m.ahead) // whatever their cursor, the answer ends for them too
-		clear(m.aheadR)
-		clear(m.announce)
-		m.deliverLocked(f, 0)
+		body, unsaved := unsavedDone(f)
+		if !unsaved {
+			m.refuseOverrunLocked(f.Seq)
+		}
+		m.doneLocked(f)
 		c.ended = m.ref.MessageID
-		if body, ok := unsavedDone(f); ok {
+		if unsaved {
 			m.h.unsaved.add(m.ref.MessageID, body, time.Now())
 		}
 		m.endLocked()
@@ -566,25 +573,75 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 			delete(m.announce, sub)
 			sub.Deliver(f)
 		default:
-			delete(m.ahead, sub)
-			delete(m.announce, sub)
 			if err := checkSeq(m.text, cursor); err != nil {
-				refuseCursor(sub, err)
+				m.refuseLocked(sub, err)
 				continue
 			}
+			delete(m.ahead, sub)
+			delete(m.announce, sub)
 			sub.Deliver(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, f.Seq, f.RSeq, m.text[cursor:]))
 		}
 	}
 }
 
+// refusedCursor is the cursor a mirror keeps for a subscriber whose
+// resume cursor it refused (refuseLocked): no frame reaches it, so the
+// subscriber, whose connection is closing, gets nothing more of the answer.
+const refusedCursor = math.MaxInt64
+
+// refuseLocked refuses the resume cursor of sub, resumed past what the
+// mirror had read (ahead), once it is checked (err, checkSeq's or
+// checkReasoningSeq's): sub is told as refuseCursor does and gets
+// nothing more of the answer; conv.mu is held.
+func (m *mirror) refuseLocked(sub Subscriber, err error) {
+	delete(m.announce, sub)
+	m.resumeAheadLocked(sub, cursors{refusedCursor, refusedCursor})
+	refuseCursor(sub, err)
+}
+
+// refuseOverrunLocked refuses, when the answer's done comes with final
+// bytes of text (its seq), the subscribers still resumed past what the
+// mirror read whose text cursor is past final, or whose reasoning cursor
+// is past the reasoning: a local resume refuses such a cursor (bad_seq),
+// and the done would claim an answer shorter than what the tab says it
+// has. conv.mu is held.
+func (m *mirror) refuseOverrunLocked(final int64) {
+	for sub, cursor := range m.ahead {
+		if cursor != refusedCursor && cursor > final {
+			m.refuseLocked(sub, protocol.Errorf(protocol.CodeBadSeq, "lastSeq %d is outside the answer (%d bytes)", cursor, final))
+		}
+	}
+	for sub, cursor := range m.aheadR {
+		if cursor != refusedCursor && cursor > int64(len(m.reasoning)) {
+			m.refuseLocked(sub, checkReasoningSeq(m.reasoning, cursor))
+		}
+	}
+}
+
+// doneLocked hands the answer's done to its followers: every one still
+// resumed past what the mirror read gets it too (the answer ends for it,
+// whatever its cursor), but those whose cursor was refused. conv.mu is held.
+func (m *mirror) doneLocked(f *protocol.Frame) {
+	for sub, cursor := range m.ahead {
+		if cursor != refusedCursor {
+			delete(m.ahead, sub)
+		}
+	}
+	m.deliverLocked(f, 0) // a done is no delta: the refused, left in ahead, get none
+	clear(m.ahead)
+	clear(m.aheadR)
+	clear(m.announce)
+}
+
 // refuseCursor tells sub that its resume cursor, checked against the text
-// only once the mirror reached it, is refused (checkSeq's err), and
-// closes its connection so that it reloads.
+// (or reasoning) only once the mirror reached it, or the answer ended
+// short of it, is refused (err, bad_seq), and closes its connection so
+// that it reloads.
 func refuseCursor(sub Subscriber, err error) {
 	var perr *protocol.Error
 	errors.As(err, &perr)
 	sub.Deliver(protocol.ErrorFrame(nil, perr))
-	sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload")
+	sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload") // the reason protocol.md names, past the answer too
 }
 
 // deltaText reads the text of an encoded delta frame. A frame as a hub

@@ -46,8 +46,15 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame, filled bool) (gap bool) {
 			sub.Deliver(f)
 		case cursor <= int64(from):
 			sub.Deliver(f)
-		case cursor < rseq:
-			sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, rseq, string(m.reasoning[cursor:])))
+		case cursor > rseq:
+			// not reached yet
+		default:
+			// Reached now: checked as a local resume checks it.
+			if err := checkReasoningSeq(m.reasoning, cursor); err != nil {
+				m.refuseLocked(sub, err)
+			} else if cursor < rseq {
+				sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, rseq, string(m.reasoning[cursor:])))
+			}
 		}
 	}
 	m.h.opts.Metrics.DeltaSent(len(m.conv.subs))
