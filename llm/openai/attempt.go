@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -152,17 +153,19 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, c.failed(ctx, actx, st, out, &parts, err)
 		}
 		if res.FinishReason != "" {
-			tail.arm()
+			tail.arm(res.FinishReason, r == "" && t == "", st.delivered.Load())
 		}
 	}
 }
 
 // failed ends an attempt that failed with err: the answer text its parts
 // still hold (answerParts.heldText: a "<" that might have opened <think>)
-// is delivered first, unless the caller left (ctx); delivered, it is not
-// asked for again.
+// is delivered first, unless the caller left (ctx) or it is only white
+// space (held until the first word, in case <think> follows); delivered,
+// it is not asked for again, while an attempt that delivered nothing is
+// retried (a white space delivered kept a 502 from being retried).
 func (c *Client) failed(ctx, actx context.Context, st *attempt, out sink, parts *answerParts, err error) error {
-	if t := parts.heldText(); t != "" && ctx.Err() == nil {
+	if t := parts.heldText(); strings.TrimSpace(t) != "" && ctx.Err() == nil {
 		out.deliver("", t)
 		st.delivered.Store(true)
 	}
@@ -255,11 +258,22 @@ type finishTail struct {
 	early bool
 }
 
-// arm starts the wait at the first finish reason, unless one was early.
-func (f *finishTail) arm() {
-	if f.timer == nil && !f.early {
-		f.timer = time.AfterFunc(f.wait, func() { f.cancel(errFinishWait) })
+// arm starts the wait at a finish reason: the first, or, after an early
+// one, one on a chunk without text (the real end of an upstream that marks
+// its chunks finished: believed again, so a stream then held open ends
+// after the wait, not at the idle timeout, and a break ends it complete).
+// A "stop" before anything was delivered starts no wait: a role chunk
+// carrying it is followed by the answer, however long the model takes to
+// its first token (the first-token timeout bounds that), and the wait
+// ended such answers before their text.
+func (f *finishTail) arm(reason string, noText, delivered bool) {
+	if f.early && noText {
+		f.early = false
 	}
+	if f.timer != nil || f.early || reason == "stop" && !delivered {
+		return
+	}
+	f.timer = time.AfterFunc(f.wait, func() { f.cancel(errFinishWait) })
 }
 
 // textAfter records text that came after the finish reason: the reason

@@ -94,9 +94,11 @@ type Options struct {
 	// complete then, and was held until the idle timeout. Text after a
 	// finish reason shows it was early (a role chunk carrying "stop", a
 	// proxy marking every chunk finished): the reason is dropped, and
-	// for the rest of the attempt the answer ends only as one without a
-	// finish reason does ([DONE], the idle timeout), or at the body's
-	// end after a new one.
+	// the answer ends only as one without a finish reason does ([DONE],
+	// the idle timeout), or at the body's end after a new one, until a
+	// finish reason comes on a chunk without text (the real end), from
+	// which the wait applies again. A "stop" before anything was
+	// delivered starts no wait (the first-token timeout governs).
 	FinishWait time.Duration
 	// Headers are added to every request (an api-key header, an
 	// organisation header, ...); they win over go-openai's own.

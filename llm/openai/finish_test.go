@@ -219,6 +219,7 @@ func TestEarlyFinishReason(t *testing.T) {
 		return fmt.Sprintf(`data: {"choices":[{"index":0,"delta":{"content":%q},"finish_reason":"stop"}]}`+"\n\n", text)
 	}
 	done := "data: [DONE]\n\n"
+	finishOnly := `data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" // the real end
 	tests := []struct {
 		name   string
 		steps  []string
@@ -231,6 +232,10 @@ func TestEarlyFinishReason(t *testing.T) {
 		{"role chunk's reason, then silence", []string{role, contentChunk("first "), hang}, "first ", "", llm.KindTimeout},
 		{"every chunk's reason, then a pause", []string{every("a"), every("b"), pause, every("c"), done}, "abc", "stop", ""},
 		{"every chunk's reason, then silence", []string{every("a"), every("b"), hang}, "ab", "", llm.KindTimeout},
+		{"role chunk's reason, then a slow first token", []string{role, pause, contentChunk("hello"), done}, "hello", "", ""},
+		{"role chunk's reason, then the real end held open", []string{role, contentChunk("hello"), finishOnly, hang}, "hello", "stop", ""},
+		{"every chunk's reason, then the real end held open", []string{every("a"), every("b"), finishOnly, hang}, "ab", "stop", ""},
+		{"role chunk's reason, then the real end and a break", []string{role, contentChunk("hello"), finishOnly, "data: {broken\n\n"}, "hello", "stop", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

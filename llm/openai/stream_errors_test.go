@@ -482,6 +482,8 @@ func TestInStreamErrorRetried(t *testing.T) {
 		{"llama.cpp's error line", `error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}` + "\n\ndata: [DONE]\n\n", 2, ""},
 		{"finish reason error alone", errorChunk("", "error"), 2, ""},
 		{"finish reason abort", errorChunk("", "abort"), 2, ""},
+		{"code 502 after leading white space", contentChunk("\n\n") + errorChunk(`"error":{"code":502,"message":"Provider disconnected"},`, "error"), 2, ""},
+		{"the body's end after leading white space", contentChunk("\n\n"), 2, ""},
 		{"code 400", errorChunk(`"error":{"code":400,"message":"Bad input"},`, "error"), 1, llm.KindBadRequest},
 		{"code 402", errorChunk(`"error":{"code":402,"message":"Insufficient credits"},`, "error"), 1, llm.KindQuota},
 		{"a string code", errorChunk(`"error":{"code":"server_error","message":"Overloaded"},`, "error"), 1, llm.KindUpstream},
