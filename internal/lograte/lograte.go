@@ -55,9 +55,11 @@ type Options struct {
 	Now func() time.Time
 	// By is the attribute whose text tells one run of a message from
 	// another; it defaults to ErrKey. A caller whose errors' text changes
-	// on every line through one fault (natsbus's "no NATS connection
-	// for 12.345s") names what failed instead (auth's "limit"): the error
-	// text then never opens a run, and each line logged shows its own.
+	// on every line through one fault (as natsbus's did: "no NATS
+	// connection for 12.345s") names what failed instead (auth's
+	// "limit"): the error text then never opens a run, and each line
+	// logged shows its own; another error of the same limit within the
+	// interval is counted, not logged.
 	By string
 }
 
