@@ -12,6 +12,7 @@ import type { User } from '../lib/protocol';
 import { isDrawerEntry } from '../lib/router';
 import { CID, conv, settle, setup } from '../lib/testkit';
 import { App } from './App';
+import { CHAT_FAILED } from './ChatErrorBoundary';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -244,5 +245,32 @@ describe('App on a narrow screen: the drawer and Back', () => {
     expect(route()).toBe(B);
     await back('Back again');
     expect(route()).toBe(CID);
+  });
+});
+
+describe('App when the chat fails to render', () => {
+  afterEach(() => history.replaceState(null, '', '/'));
+
+  it('says so in the chat\'s place with a Reload button, the sidebar kept, where React left a blank page', async () => {
+    const t = setup();
+    const failures = vi.spyOn(console, 'error').mockImplementation(() => {}); // React and the boundary report the error
+    onTestFinished(() => failures.mockRestore());
+    act(() => t.app.navigate(`/c/${CID}`));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={t.app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    await act(() => vi.waitFor(() => expect(t.app.store.state.threads[CID]?.loaded).toBe(true)));
+    // A thread the view cannot render (as a path deeper than the stack once was).
+    act(() => t.app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: { ...s.threads[CID]!, queued: null as never } } })));
+    const alert = mount.host.querySelector('main.chat [role="alert"]');
+    expect(alert?.textContent).toContain(CHAT_FAILED);
+    const reload = [...mount.host.querySelectorAll('main.chat button')].find((b) => b.textContent === 'Reload');
+    expect(reload).toBeDefined();
+    expect(document.activeElement).toBe(reload);
+    expect(mount.host.querySelector('nav.sidebar')).not.toBeNull();
   });
 });

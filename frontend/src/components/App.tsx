@@ -7,6 +7,7 @@ import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { DRAWER_ENTRY, isDrawerEntry } from '../lib/router';
 import { AuthPage } from './AuthPage';
 import { ChatAnnouncements, ChatView } from './ChatView';
+import { ChatErrorBoundary } from './ChatErrorBoundary';
 import { Sidebar } from './Sidebar';
 import { LinkAnnouncer } from './StatusLine';
 import { Toasts } from './Toasts';
@@ -101,7 +102,9 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
   return (
     <div className="layout">
       <Sidebar open={open} onClose={close} />
-      <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} inert={drawer} />
+      <ChatErrorBoundary key={conversationId ?? ''} onOpenSidebar={() => setOpen(true)}>
+        <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} inert={drawer} />
+      </ChatErrorBoundary>
       <LinkAnnouncer />
       <ChatAnnouncements conversationId={conversationId} />
     </div>

@@ -50,3 +50,11 @@ describe('threadView', () => {
     expect(ids(view)).toEqual(ids(threadView(undefined, next))); // as walked from scratch
   });
 });
+
+describe('threadView of a long conversation', () => {
+  it('shows a path of 6,000 messages (a walk that recursed once a message overflowed the stack)', () => {
+    const view = threadView(undefined, chain(6000));
+    expect(view.shown).toHaveLength(6001);
+    expect(view.shown[6000]!.message.id).toBe('a1');
+  });
+});

@@ -3,7 +3,7 @@
 
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
 import { endThinking, startThinking, type ThinkingTimes } from './reasoning';
-import { compareTimes } from './time';
+import { compareParsed, parseTime, type Time } from './time';
 import { utf8Length, utf8Prefix, utf8Suffix } from './utf8';
 
 /** Thread is what the client knows of one conversation. */
@@ -131,9 +131,22 @@ export function newThread(id: string): Thread {
 function byAge(a: Message, b: Message): number {
   const pa = a.id.startsWith(PENDING_PREFIX);
   if (pa !== b.id.startsWith(PENDING_PREFIX)) return pa ? 1 : -1;
-  const d = compareTimes(a.createdAt, b.createdAt);
+  const d = compareParsed(timeOf(a), timeOf(b), a.createdAt, b.createdAt);
   if (d !== 0) return d;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** parsedTimes holds each message's parsed createdAt (messages are immutable values). */
+const parsedTimes = new WeakMap<Message, Time | null>();
+
+/** timeOf is m's createdAt parsed, once per message value. */
+function timeOf(m: Message): Time | null {
+  let at = parsedTimes.get(m);
+  if (at === undefined) {
+    at = parseTime(m.createdAt);
+    parsedTimes.set(m, at);
+  }
+  return at;
 }
 
 function insertChild(
@@ -226,7 +239,9 @@ export function activePath(t: Thread): Message[] {
   const latest = new Map<string, Message | undefined>();
   const path: Message[] = [];
   let parent = topParent(t);
-  for (let guard = 0; guard < 10000; guard++) {
+  // Each message at most once: however long the path, and never round a cycle.
+  const limit = Object.keys(t.messages).length;
+  for (let guard = 0; guard < limit; guard++) {
     const id = chosenChild(t, parent, latest);
     const m = id ? t.messages[id] : undefined;
     if (!m) break;
@@ -307,15 +322,39 @@ function chosenChild(t: Thread, parent: string, memo: Map<string, Message | unde
   return best;
 }
 
-/** newestIn returns the newest message (byAge) of the subtree under id, itself included (memoised). */
+/**
+ * newestIn returns the newest message (byAge) of the subtree under id,
+ * itself included (memoised). It walks the subtree with a stack of its own,
+ * not by recursion: a conversation thousands of messages long is a tree as
+ * deep, past the call stack (RangeError, a blank page). Each message is
+ * visited once per memo; one met again (a cycle, which the server never
+ * sends) counts once.
+ */
 function newestIn(t: Thread, id: string, memo: Map<string, Message | undefined>): Message | undefined {
   if (memo.has(id)) return memo.get(id);
+  const stack = [id];
+  const open = new Set<string>();
+  while (stack.length > 0) {
+    const at = stack[stack.length - 1]!;
+    if (!open.has(at)) {
+      // First met: its children go above it, done before it.
+      open.add(at);
+      for (const c of t.children[at] ?? []) if (!memo.has(c) && !open.has(c)) stack.push(c);
+      continue;
+    }
+    stack.pop();
+    if (!memo.has(at)) memo.set(at, newestOfNode(t, at, memo));
+  }
+  return memo.get(id);
+}
+
+/** newestOfNode is the newest of message id and its children's subtrees (their newest already in memo). */
+function newestOfNode(t: Thread, id: string, memo: Map<string, Message | undefined>): Message | undefined {
   let best = t.messages[id];
   for (const child of t.children[id] ?? []) {
-    const c = newestIn(t, child, memo);
+    const c = memo.get(child);
     if (c && (!best || byAge(c, best) > 0)) best = c;
   }
-  memo.set(id, best);
   return best;
 }
 

@@ -1,0 +1,55 @@
+// What stands in the chat's place when rendering it failed.
+
+import { Component, type ErrorInfo, type ReactNode } from 'react';
+import { Icon } from './icons';
+
+/** CHAT_FAILED is what the reader is told when the conversation could not be shown. */
+export const CHAT_FAILED = 'This conversation could not be shown.';
+
+/** ChatErrorBoundaryProps: the chat, and the drawer's opener (the sidebar stays usable on a phone). */
+interface ChatErrorBoundaryProps {
+  children: ReactNode;
+  onOpenSidebar: () => void;
+  /** Reloads the page (a test's stand-in; default location.reload). */
+  reload?: () => void;
+}
+
+/**
+ * ChatErrorBoundary catches an error thrown while the chat renders: React
+ * otherwise unmounts the whole app, leaving a blank page. It says so in the
+ * chat's place, an alert, with a Reload button (focused: the control the
+ * reader had went with the chat), and the sidebar stays. Keyed by the
+ * conversation shown (ChatLayout), another one tries again.
+ */
+export class ChatErrorBoundary extends Component<ChatErrorBoundaryProps, { failed: boolean }> {
+  override state = { failed: false };
+
+  static getDerivedStateFromError(): { failed: boolean } {
+    return { failed: true };
+  }
+
+  override componentDidCatch(error: Error, info: ErrorInfo): void {
+    console.error('chat view failed', error, info.componentStack);
+  }
+
+  override render(): ReactNode {
+    if (!this.state.failed) return this.props.children;
+    const reload = this.props.reload ?? (() => location.reload());
+    return (
+      <main className="chat" aria-label="Conversation">
+        <header className="chat-head">
+          <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={this.props.onOpenSidebar}>
+            <Icon name="menu" />
+          </button>
+        </header>
+        <div className="empty" role="alert">
+          <h2>{CHAT_FAILED}</h2>
+          <p>Something went wrong while showing it. Reload the page to try again; other conversations can still be opened.</p>
+          <button type="button" autoFocus onClick={reload}>
+            Reload
+          </button>
+        </div>
+      </main>
+    );
+  }
+}
