@@ -667,3 +667,28 @@ describe('a long conversation', () => {
     expect(performance.now() - start).toBeLessThan(20000);
   });
 });
+
+describe('a tab opened on a paged conversation while an answer ran', () => {
+  /** opened is the newest page of a conversation p0..p19, the answer p19 running, as a tab opening then loads it. */
+  function opened(): { t: Thread; page: Message[] } {
+    const all = Array.from({ length: 20 }, (_, i) => msg(`p${i}`, i ? `p${i - 1}` : '', i % 2 ? 'assistant' : 'user', `m${i}`, i === 19 ? 'streaming' : 'complete'));
+    const page = all.slice(10);
+    return { t: mergeSnapshot(newThread('c1'), conv, page, { hasMore: true, activeMessageId: 'p19' }), page };
+  }
+
+  it.each<[string, (t: Thread) => Thread]>([
+    ['its done', (t) => applyDone(t, done('p19', 2)).thread],
+    ['a message frame with its final status', (t) => upsertMessage(t, { ...t.messages.p19!, status: 'complete' })],
+  ])('follows, once %s ended it, an edit made elsewhere of a message above the page, as a fresh load shows it', (_, end) => {
+    const { t: start, page } = opened();
+    expect(ids(start)).toEqual(page.map((m) => m.id));
+    let t = end(start);
+    expect(ids(t)).toEqual(page.map((m) => m.id));
+    const edit = msg('e1', 'p3', 'user', 'edited');
+    const answer = msg('e2', 'e1', 'assistant', '', 'streaming');
+    t = upsertMessage(upsertMessage(t, edit), answer);
+    const fresh = mergeSnapshot(newThread('c1'), conv, [...page.map((m) => t.messages[m.id]!), edit, answer], { hasMore: true, activeMessageId: 'e2' });
+    expect(ids(fresh)).toEqual(['e1', 'e2']);
+    expect(ids(t)).toEqual(ids(fresh));
+  });
+});

@@ -34,7 +34,12 @@ export interface Thread {
   hasMore: boolean;
   /** An older page is being fetched. */
   loadingOlder: boolean;
-  /** The leaf the server called active in the last snapshot: the shown path starts above it. */
+  /**
+   * The answer the server said was running at the last snapshot
+   * (activeMessageId): while it streams, the shown path of a paged thread
+   * starts above it. "" once it ended (settleAnchor): the newest message
+   * then leads, as in a fresh load.
+   */
   anchor: string;
   /** Sends waiting for the connection, oldest first (see queueSend). */
   queued: readonly QueuedSend[];
@@ -254,20 +259,33 @@ export function activePath(t: Thread): Message[] {
 /**
  * topParent is the parent id the shown path starts under: "" (the roots)
  * when the whole tree is loaded; with older messages still on the server,
- * the parent of the oldest loaded ancestor of the anchor (the active leaf),
- * so the newest part of the conversation shows while the rest waits.
+ * the parent of the oldest loaded ancestor of the anchor (the running
+ * answer) while it streams, else of the newest message, so the newest part
+ * of the conversation shows while the rest waits.
  * Messages whose parent is not loaded stay in `children` under that id and
  * join the path when their parent arrives.
  */
 export function topParent(t: Thread): string {
   if (!t.hasMore) return '';
-  let m = t.messages[t.anchor] ?? newest(t);
+  const running = t.messages[t.anchor];
+  let m = running?.status === 'streaming' ? running : newest(t);
   for (let guard = 0; m && guard < 100000; guard++) {
     const parent = t.messages[m.parentId];
     if (!parent) return m.parentId;
     m = parent;
   }
   return '';
+}
+
+/**
+ * settleAnchor forgets the anchor once its answer ended (a done, a message
+ * frame or a page with its final status): a tab opened while it ran
+ * otherwise kept showing the path above it, not an edit or an answer made
+ * elsewhere after it, which a fresh load shows (the newest message leads).
+ */
+function settleAnchor(t: Thread): Thread {
+  const m = t.messages[t.anchor];
+  return m && m.status !== 'streaming' ? { ...t, anchor: '' } : t;
 }
 
 /**
@@ -416,7 +434,7 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
   const unsaved = next.unsaved[merged.id] && incoming.status !== 'streaming' ? withoutKey(next.unsaved, merged.id) : next.unsaved;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
-  next = { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
+  next = settleAnchor({ ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved });
   return !local && !onPath && isNewest(next, merged) ? showNewest(next, merged) : next;
 }
 
@@ -595,7 +613,7 @@ export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: 
   const shutdown = f.error?.code === SHUTDOWN;
   const unconfirmed = shutdown ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
   const unsaved = unsavedEnd ? { ...t.unsaved, [m.id]: true as const } : t.unsaved;
-  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed, unsaved };
+  const thread = settleAnchor({ ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed, unsaved });
   return { thread, result: beyond || below || shutdown || unsavedEnd ? 'gap' : 'applied' };
 }
 
@@ -629,7 +647,7 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   const unconfirmed = { ...base.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
   const merged = mergeMessages(base, messages, now);
-  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) };
+  const next = settleAnchor({ ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) });
   if (replaced) return afterNewest(rehang(next));
   return afterNewest(base.loaded ? followNew(base, next, messages) : next);
 }
@@ -809,7 +827,7 @@ function showNewest(t: Thread, m: Message): Thread {
 
 /** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
 export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boolean, now = Date.now()): Thread {
-  return { ...mergeMessages(t, messages, now), hasMore, loadingOlder: false, unsaved: settled(t.unsaved, messages) };
+  return settleAnchor({ ...mergeMessages(t, messages, now), hasMore, loadingOlder: false, unsaved: settled(t.unsaved, messages) });
 }
 
 /** settled returns unsaved without the answers that messages hold with a final status. */
