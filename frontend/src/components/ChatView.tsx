@@ -193,6 +193,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
                   message={s.message}
                   version={s.version}
                   versions={s.versions}
+                  moreVersions={s.moreVersions}
                   locked={!!running || busy || queued}
                   modelName={modelName(s.message.model)}
                   queued={!!thread && isQueued(thread, s.message.id)}

@@ -377,6 +377,33 @@ describe('MessageItem buttons locked while focused', () => {
     }
   });
 
+  it('with older versions perhaps on the server, counts open-ended and Previous at the oldest loaded one loads them', async () => {
+    const earlier = vi.spyOn(ChatApp.prototype, 'earlierVersion').mockImplementation(async () => ({ version: 50, versions: 150, moreVersions: true }));
+    const step = vi.spyOn(ChatApp.prototype, 'switchVersion').mockImplementation(() => undefined);
+    const status = document.createElement('div');
+    status.id = POLITE_STATUS_ID;
+    document.body.append(status);
+    try {
+      renderMessage(mount, question, { version: 1, versions: 100, moreVersions: true });
+      expect(mount.host.querySelector('.version-count')?.textContent).toBe('1/100+');
+      expect(mount.host.querySelector('.versions .sr-only')?.textContent).toBe('Version 1 of 100 loaded; more versions may exist');
+      const previous = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Previous version"]')!;
+      expect(previous.hasAttribute('aria-disabled')).toBe(false);
+      await act(async () => previous.click());
+      expect(earlier).toHaveBeenCalledWith('u1');
+      expect(step).not.toHaveBeenCalled();
+      expect(status.textContent).toBe('Version 50 of 150 loaded; more versions may exist');
+      renderMessage(mount, question, { version: 1, versions: 151, moreVersions: false });
+      expect(mount.host.querySelector('.version-count')?.textContent).toBe('1/151');
+      expect(mount.host.querySelector('.versions .sr-only')?.textContent).toBe('Version 1 of 151');
+      expect(previous.getAttribute('aria-disabled')).toBe('true');
+    } finally {
+      status.remove();
+      earlier.mockRestore();
+      step.mockRestore();
+    }
+  });
+
   it("the edit box's Send keeps the focus once another tab's send locks it, aria-disabled: a press does nothing", () => {
     const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
     try {

@@ -27,6 +27,12 @@ export interface MessageItemProps {
   message: Message;
   version: number;
   versions: number;
+  /**
+   * Older versions may be on the server, not loaded yet (a paged
+   * conversation): the count is open-ended ("3/3+") and Previous at the
+   * oldest loaded one loads them (ChatApp.earlierVersion).
+   */
+  moreVersions?: boolean;
   /** An answer is running in the conversation: no regenerate or edit now. */
   locked: boolean;
   modelName: string;
@@ -80,8 +86,17 @@ function StatusNote({ message }: { message: Message }) {
   );
 }
 
+/**
+ * versionWords says a version's position: "Version 2 of 3", and with older
+ * versions perhaps on the server, not loaded yet, that the count is of
+ * those loaded (the counter's "2/3+").
+ */
+export function versionWords(version: number, versions: number, more: boolean): string {
+  return more ? `Version ${version} of ${versions} loaded; more versions may exist` : `Version ${version} of ${versions}`;
+}
+
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, offline = false, retryOnly = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, moreVersions = false, locked, modelName, queued, linkUp, offline = false, retryOnly = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
   const isUser = message.role === 'user';
   // An edit box open under this message's parent (app.edits) opens again
@@ -112,13 +127,31 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     setEditing(true);
   }
   function switchVersion(dir: -1 | 1) {
+    if (dir < 0 && version <= 1 && moreVersions) return earlierVersion();
     if (dir < 0 ? version <= 1 : version >= versions) return; // aria-disabled
     versionFocus?.ask(message.parentId, dir);
     app.switchVersion(message.id, dir);
     // Said in the page's polite region: a region in the message element
     // came new with each version, already holding its words, and is not
     // announced by some screen readers (Toasts.tsx).
-    sayPolitely(`Version ${version + dir} of ${versions}`);
+    sayPolitely(versionWords(version + dir, versions, moreVersions));
+  }
+  /**
+   * earlierVersion is Previous at the oldest version loaded while older ones
+   * may be on the server: they are loaded, then the one before is shown
+   * (and said, with its count), or, none older, the focus stays here.
+   */
+  const loadingEarlier = useRef(false);
+  function earlierVersion() {
+    if (loadingEarlier.current) return; // a second press while they load
+    loadingEarlier.current = true;
+    versionFocus?.ask(message.parentId, -1);
+    sayPolitely('Loading earlier versions…');
+    void app.earlierVersion(message.id).then((at) => {
+      loadingEarlier.current = false;
+      if (at) sayPolitely(versionWords(at.version, at.versions, at.moreVersions));
+      else versionFocus?.take(message.parentId); // nothing shown in its place: no focus to hand on
+    });
   }
   /**
    * The edit box was closed without sending: the focus goes back to the
@@ -235,7 +268,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
                 type="button"
                 className="icon"
                 aria-label="Previous version"
-                aria-disabled={version <= 1 || undefined}
+                aria-disabled={(version <= 1 && !moreVersions) || undefined}
                 onClick={() => switchVersion(-1)}
               >
                 <Icon name="left" size={16} />
@@ -243,10 +276,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               {/* "2/3" is read "2 slash 3": the words are read instead, and said at each switch (switchVersion). */}
               <span className="version-count" aria-hidden="true">
                 {version}/{versions}
+                {moreVersions && '+'}
               </span>
-              <span className="sr-only">
-                Version {version} of {versions}
-              </span>
+              <span className="sr-only">{versionWords(version, versions, moreVersions)}</span>
               <button
                 ref={nextVersion}
                 type="button"

@@ -2,14 +2,16 @@
 
 import { useMemo, useRef } from 'react';
 import type { Message } from '../lib/protocol';
-import { activePath, siblings, type Thread } from '../lib/thread';
+import { activePath, earlierVersionsMayExist, siblings, type Thread } from '../lib/thread';
 
 /** ShownMessage is one message of the shown path with its version position. */
 export interface ShownMessage {
   message: Message;
-  /** 1-based index among its versions, and how many there are. */
+  /** 1-based index among its loaded versions (the oldest first), and how many are loaded. */
   version: number;
   versions: number;
+  /** Older versions may be on the server, not loaded yet (earlierVersionsMayExist): the count is open-ended. */
+  moreVersions: boolean;
 }
 
 /** ThreadView is a thread and the path shown of it. */
@@ -45,7 +47,7 @@ export function threadView(before: ThreadView | undefined, thread: Thread): Thre
   }
   const shown = activePath(thread).map((message) => {
     const list = siblings(thread, message.id);
-    return { message, version: list.indexOf(message.id) + 1, versions: list.length };
+    return { message, version: list.indexOf(message.id) + 1, versions: list.length, moreVersions: earlierVersionsMayExist(thread, message.id) };
   });
   return { thread, shown };
 }

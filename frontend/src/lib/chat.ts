@@ -21,7 +21,7 @@ import {
 import { ApiClient, ApiError, SERVER_WAIT_MS, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
-import { ConversationThread } from './conversationThread';
+import { ConversationThread, type VersionPosition } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError, refusedField, serverUnavailable, waitReason } from './errors';
@@ -1387,6 +1387,15 @@ export class ChatApp {
   /** switchVersion shows the previous or next version of a message. */
   switchVersion(messageId: string, dir: -1 | 1): void {
     if (this.openId) this.thread(this.openId).switchVersion(messageId, dir);
+  }
+
+  /**
+   * earlierVersion shows the version before messageId, its oldest version
+   * loaded, once the older pages holding it are loaded (see
+   * ConversationThread.earlierVersion): where it then stands, or undefined.
+   */
+  earlierVersion(messageId: string): Promise<VersionPosition | undefined> {
+    return this.openId ? this.thread(this.openId).earlierVersion(messageId) : Promise.resolve(undefined);
   }
 
   // ---- drafts ----

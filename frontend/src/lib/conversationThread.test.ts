@@ -13,6 +13,7 @@ import type { AppState } from './state';
 import { Store } from './store';
 import type { Accepted, Transport } from './transport';
 import { activePath, siblings } from './thread';
+import { threadView } from '../hooks/useThreadView';
 import { CID, conv, fixedPages, json, message, settle, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -309,7 +310,7 @@ describe('long conversations are paged', () => {
         const p = new URLSearchParams(url.slice(url.indexOf('?') + 1));
         olderCalls.push(p);
         const end = all.findIndex((m) => m.id === p.get('before'));
-        const start = Math.max(0, end - Number(p.get('limit')));
+        const start = Math.max(0, end - Math.min(Number(p.get('limit')), pageSize));
         return json({ messages: all.slice(start, end), hasMore: start > 0 });
       },
     });
@@ -336,6 +337,45 @@ describe('long conversations are paged', () => {
 
     await app.loadOlder(CID); // nothing left: no request
     expect(olderCalls).toHaveLength(1);
+  });
+
+  it('Previous at the oldest loaded version of a first message edited 150 times loads older pages, then shows the version before', async () => {
+    // 151 versions of the first message, each answered: the newest page (200) holds the newest 100.
+    const all = Array.from({ length: 151 }, (_, i) => [
+      message(`v${i}`, '', 'user', `version ${i}`, 'complete', { createdAt: at(2 * i), updatedAt: at(2 * i) }),
+      message(`a${i}`, `v${i}`, 'assistant', `answer ${i}`, 'complete', { createdAt: at(2 * i + 1), updatedAt: at(2 * i + 1) }),
+    ]).flat();
+    const { app, thread, olderCalls } = paged(all, 200, 100);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const first = () => threadView(undefined, thread()!).shown[0]!;
+    expect(first()).toMatchObject({ version: 100, versions: 100, moreVersions: true });
+    for (let i = 150; i > 51; i--) app.switchVersion(`v${i}`, -1);
+    expect(first()).toMatchObject({ version: 1, versions: 100, moreVersions: true });
+    expect(olderCalls).toHaveLength(0); // the path runs from a first message: nothing loads by itself
+
+    expect(await app.earlierVersion('v51')).toEqual({ version: 50, versions: 150, moreVersions: true });
+    expect(olderCalls.map((p) => p.get('before'))).toEqual(['v51']);
+    expect(first()).toMatchObject({ message: { id: 'v50' }, version: 50, versions: 150, moreVersions: true });
+
+    for (let i = 50; i > 1; i--) app.switchVersion(`v${i}`, -1);
+    expect(await app.earlierVersion('v1')).toEqual({ version: 1, versions: 151, moreVersions: false });
+    expect(first()).toMatchObject({ message: { id: 'v0' }, version: 1, versions: 151, moreVersions: false });
+    expect(await app.earlierVersion('v0')).toBeUndefined(); // none older: nothing asked, nothing changes
+    expect(olderCalls).toHaveLength(2);
+  });
+
+  it('Previous at the oldest loaded version loads pages until one holds an older version, waiting for a page already on its way', async () => {
+    // v0, then 5 exchanges after it, then v1 (an edit of the first message) and its answer: pages of 2 reach v0 on the sixth.
+    const all = [message('v0', '', 'user', 'first', 'complete', { createdAt: at(0), updatedAt: at(0) }), ...chain(11).slice(1).map((m) => ({ ...m, parentId: m.parentId === 'm0' ? 'v0' : m.parentId }))];
+    all.push(message('v1', '', 'user', 'edited', 'complete', { createdAt: at(20), updatedAt: at(20) }), message('b1', 'v1', 'assistant', 'answer', 'complete', { createdAt: at(21), updatedAt: at(21) }));
+    const { app, thread, olderCalls } = paged(all, 2, 2);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['v1', 'b1']);
+    const scrolled = app.loadOlder(CID); // the reader scrolled up just before
+    expect(await app.earlierVersion('v1')).toEqual({ version: 1, versions: 2, moreVersions: false });
+    await scrolled;
+    expect(olderCalls.map((p) => p.get('before'))).toEqual(['v1', 'm9', 'm7', 'm5', 'm3', 'm1']);
+    expect(activePath(thread()!).map((m) => m.id)[0]).toBe('v0');
   });
 
   it('a message whose parent is not loaded waits in the tree and joins the path when the parent arrives', async () => {

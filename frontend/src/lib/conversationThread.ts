@@ -21,6 +21,7 @@ import {
   applyDone,
   applyReasoning,
   dropPending,
+  earlierVersionsMayExist,
   gapProbe,
   leafOf,
   mergeOlder,
@@ -28,6 +29,7 @@ import {
   newThread,
   oldestLoaded,
   queueSend,
+  siblings,
   stepVersion,
   storedAnswers,
   storedByClientId,
@@ -162,6 +164,20 @@ function olderThanLoaded(t: Thread, id: string): boolean {
   return made < Math.floor(oldestCreated(t) / 1000) * 1000 - SKEW_MS;
 }
 
+/** VersionPosition is where a version stands among its message's loaded versions (the oldest first). */
+export interface VersionPosition {
+  version: number;
+  versions: number;
+  /** Older versions may still be on the server (earlierVersionsMayExist). */
+  moreVersions: boolean;
+}
+
+/** versionPosition is the position of message id among its loaded versions. */
+function versionPosition(t: Thread, id: string): VersionPosition {
+  const list = siblings(t, id);
+  return { version: list.indexOf(id) + 1, versions: list.length, moreVersions: earlierVersionsMayExist(t, id) };
+}
+
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
 export class ConversationThread {
   private resyncing = false;
@@ -207,6 +223,10 @@ export class ConversationThread {
    */
   private badSeqs = 0;
   private badSeqTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The older page on its way (loadOlder): a second ask waits for it rather than returning at once. */
+  private olderLoad: Promise<void> | null = null;
+  /** Older pages are being loaded for a Previous pressed at the oldest loaded version (earlierVersion). */
+  private versionsLoading = false;
 
   constructor(
     readonly id: string,
@@ -428,8 +448,17 @@ export class ConversationThread {
     return at - SKEW_MS > since ? false : undefined;
   }
 
-  /** loadOlder fetches the page before the oldest loaded message (scrolling up). */
-  async loadOlder(): Promise<void> {
+  /** loadOlder fetches the page before the oldest loaded message (scrolling up); asked again meanwhile, it waits for that page. */
+  loadOlder(): Promise<void> {
+    if (this.olderLoad) return this.olderLoad;
+    const load = this.fetchOlder().finally(() => {
+      if (this.olderLoad === load) this.olderLoad = null;
+    });
+    this.olderLoad = load;
+    return load;
+  }
+
+  private async fetchOlder(): Promise<void> {
     const t = this.thread;
     const before = oldestLoaded(t);
     if (!t.hasMore || t.loadingOlder || !before) return;
@@ -1073,6 +1102,42 @@ export class ConversationThread {
   /** switchVersion shows the previous or next version of a message. */
   switchVersion(messageId: string, dir: -1 | 1): void {
     this.update((t) => stepVersion(t, messageId, dir));
+  }
+
+  /**
+   * earlierVersion shows the version before messageId, the oldest of its
+   * versions loaded, once older pages brought it: they are loaded one after
+   * the other (the existing load-older path) until one holds an older
+   * version, or none can (earlierVersionsMayExist), or a page brings
+   * nothing (a failure, which loadOlder says). It answers the position of
+   * the version shown then (1-based, the oldest first), or undefined when
+   * nothing changed (none older, a press while such a load runs).
+   */
+  async earlierVersion(messageId: string): Promise<VersionPosition | undefined> {
+    if (this.versionsLoading) return undefined;
+    this.versionsLoading = true;
+    try {
+      await this.loadEarlierVersions(messageId);
+    } finally {
+      this.versionsLoading = false;
+    }
+    const before = this.thread;
+    this.update((t) => stepVersion(t, messageId, -1));
+    const t = this.thread;
+    if (t === before) return undefined;
+    const shown = siblings(t, messageId)[siblings(t, messageId).indexOf(messageId) - 1];
+    return shown === undefined ? undefined : versionPosition(t, shown);
+  }
+
+  /** loadEarlierVersions loads older pages while messageId is the oldest version loaded and older ones may be on the server. */
+  private async loadEarlierVersions(messageId: string): Promise<void> {
+    for (;;) {
+      const t = this.thread;
+      if (siblings(t, messageId).indexOf(messageId) !== 0 || !earlierVersionsMayExist(t, messageId)) return;
+      const oldest = oldestLoaded(t);
+      await this.loadOlder();
+      if (oldestLoaded(this.thread) === oldest || !this.present()) return;
+    }
   }
 
   private setBusy(on: boolean): void {

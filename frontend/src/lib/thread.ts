@@ -383,6 +383,20 @@ export function siblings(t: Thread, id: string): readonly string[] {
   return t.children[m.parentId] ?? [id];
 }
 
+/**
+ * earlierVersionsMayExist says whether the server may hold versions of
+ * message id older than those loaded (siblings: the oldest first). Pages
+ * come newest first, each message newer than the oldest loaded being
+ * loaded, and a version is newer than its parent: with the parent loaded,
+ * every version is; with it on an older page (the first message shown of a
+ * paged thread), or id a first message (its parent ""), older versions may
+ * still be on the server while it holds older messages (hasMore).
+ */
+export function earlierVersionsMayExist(t: Thread, id: string): boolean {
+  const m = t.messages[id];
+  return !!m && t.hasMore && !t.messages[m.parentId];
+}
+
 /** selectVersion shows message id (and its branch) in place of its siblings: the reader's choice (Thread.chosen). */
 export function selectVersion(t: Thread, id: string): Thread {
   const m = t.messages[id];
