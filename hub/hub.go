@@ -106,8 +106,17 @@ type Options struct {
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
 	FinishTimeout time.Duration
-	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
-	HistoryChars int
+	// HistoryBytes bounds the bytes of history a prompt may send to a
+	// model whose context window is unknown (neither configured, listed
+	// nor learned from a refusal); it defaults to DefaultHistoryBytes. A
+	// model with a known window gets the history its window holds
+	// (historyBound), up to MaxHistoryBytes.
+	HistoryBytes int
+	// MaxHistoryBytes bounds the bytes of history any prompt may send,
+	// whatever the model's window: it bounds what a running answer keeps
+	// of its conversation. It defaults to DefaultMaxHistoryBytes (a
+	// window of a million tokens, by the estimate of 3 bytes a token).
+	MaxHistoryBytes int
 	// MaxAnswerBytes bounds the text of one answer, and apart from it
 	// its reasoning: at that size the stream is stopped and the answer
 	// stored complete with finish reason "length". It defaults to DefaultMaxAnswerBytes.
@@ -177,8 +186,11 @@ func (o *Options) setDefaults() {
 	if o.FinishTimeout <= 0 {
 		o.FinishTimeout = 10 * time.Second
 	}
-	if o.HistoryChars <= 0 {
-		o.HistoryChars = 100_000
+	if o.HistoryBytes <= 0 {
+		o.HistoryBytes = DefaultHistoryBytes
+	}
+	if o.MaxHistoryBytes <= 0 {
+		o.MaxHistoryBytes = DefaultMaxHistoryBytes
 	}
 	if o.MaxAnswerBytes <= 0 {
 		o.MaxAnswerBytes = DefaultMaxAnswerBytes

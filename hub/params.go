@@ -9,9 +9,9 @@ import (
 )
 
 // request builds the upstream request answering leafID: the conversation's
-// sampling parameters over the model's defaults, and the history fitted
-// into the model's context window (the smaller of the catalog's and one
-// an upstream's refusal taught, refit.go), with the answer's max tokens
+// sampling parameters over the model's defaults, and the history (within
+// historyBound) fitted into the model's context window (the smaller of the
+// catalog's and one an upstream's refusal taught, refit.go), with the answer's max tokens
 // lowered when they leave the prompt no room in it (prune.go). It returns
 // how many messages were left out, and what the prompt was built from, to
 // fit it again.
@@ -21,11 +21,12 @@ func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs [
 	info := h.modelInfo(ctx, model)
 	req := llm.Request{Model: model}
 	applyParams(&req, conv.Params, info)
-	src := promptSource{system: conv.SystemPrompt, path: historyPath(msgs, leafID, h.opts.HistoryChars),
-		window: h.windows.fit(model, info.ContextTokens), maxTokens: req.MaxTokens}
+	window, capped := h.windows.fit(model, info.ContextTokens), h.caps.fit(model, 0)
+	src := promptSource{system: conv.SystemPrompt, window: window, maxTokens: req.MaxTokens,
+		path: historyPath(msgs, leafID, h.opts.historyBound(smallerBound(window, capped)))}
 	budget := promptTokenBudget(src.window, src.answerRoom(src.window, tokenRatio{}))
-	if c := h.caps.fit(model, 0); c > 0 && (budget == 0 || c < budget) {
-		budget = c
+	if capped > 0 && (budget == 0 || capped < budget) {
+		budget = capped
 	}
 	var omitted int
 	req.Messages, omitted = src.build(budget)

@@ -5,9 +5,45 @@ import (
 	"chatd/persistence"
 )
 
+const (
+	// DefaultHistoryBytes is the default Options.HistoryBytes.
+	DefaultHistoryBytes = 100_000
+	// DefaultMaxHistoryBytes is the default Options.MaxHistoryBytes: the
+	// history a window of 1,048,576 tokens holds by the estimate (3 MiB).
+	DefaultMaxHistoryBytes = 1 << 20 * bytesPerToken
+)
+
+// historyBound is the bytes of history a prompt fitted into tokens
+// estimated tokens (the model's context window or the cap a refusal
+// taught, the smaller; 0: neither known) may send: all those tokens hold,
+// bytesPerToken each (fit never keeps more, so the bound leaves nothing
+// out that the window holds), up to MaxHistoryBytes; HistoryBytes when
+// nothing is known of the model. The bound also limits what a running
+// answer keeps of its conversation (promptSource).
+func (o *Options) historyBound(tokens int) int {
+	switch {
+	case tokens <= 0:
+		return min(o.HistoryBytes, o.MaxHistoryBytes)
+	case tokens >= o.MaxHistoryBytes/bytesPerToken:
+		return o.MaxHistoryBytes
+	}
+	return tokens * bytesPerToken
+}
+
+// smallerBound is the smaller of two bounds, where 0 (or less) means none.
+func smallerBound(a, b int) int {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
 // promptLimits bound the history of a prompt.
 type promptLimits struct {
-	chars  int // the path's characters (bytes); 0: no bound
+	bytes  int // the path's bytes; 0: no bound
 	tokens int // estimated tokens of everything sent, system prompt included; 0: no bound
 }
 
@@ -25,17 +61,17 @@ type promptLimits struct {
 // another (a message sent again after an answer that failed before its
 // first token) go as one, their texts a blank line apart.
 //
-// It is historyPath, which applies lim.chars, then fitPath, which applies
+// It is historyPath, which applies lim.bytes, then fit, which applies
 // lim.tokens: an answer keeps the first's result (promptSource) to fit
 // its prompt again with the second, without the conversation.
 func buildPrompt(system string, msgs []persistence.Message, leafID string, lim promptLimits) ([]llm.Message, int) {
-	p := historyPath(msgs, leafID, lim.chars)
+	p := historyPath(msgs, leafID, lim.bytes)
 	return p.fit(system, lim.tokens)
 }
 
 // promptPath is the part of the path from the root to a leaf that a
 // prompt may send: the leaf and its ancestors within a bound of
-// characters, leaf first, only their role and content (answers without
+// bytes, leaf first, only their role and content (answers without
 // text skipped), and how many older messages of the path the bound left
 // out.
 type promptPath struct {
@@ -44,16 +80,17 @@ type promptPath struct {
 }
 
 // historyPath walks msgs from leafID toward the root and returns the
-// messages within chars characters (0: no bound), the leaf always kept.
+// messages within limit bytes of content (0: no bound), the leaf always
+// kept.
 // The messages kept share their Content with msgs, nothing else of them:
 // once the caller drops msgs, a promptPath holds only what it may send.
-func historyPath(msgs []persistence.Message, leafID string, chars int) promptPath {
+func historyPath(msgs []persistence.Message, leafID string, limit int) promptPath {
 	byID := make(map[string]*persistence.Message, len(msgs))
 	for i := range msgs {
 		byID[msgs[i].ID] = &msgs[i]
 	}
 	var p promptPath
-	left, full := chars, false
+	left, full := limit, false
 	for id, steps := leafID, 0; id != "" && steps <= len(byID); steps++ { // steps: a cycle ends the walk
 		m, ok := byID[id]
 		if !ok {
@@ -63,7 +100,7 @@ func historyPath(msgs []persistence.Message, leafID string, chars int) promptPat
 		if m.Content == "" {
 			continue
 		}
-		if full || len(p.msgs) > 0 && chars > 0 && len(m.Content) > left {
+		if full || len(p.msgs) > 0 && limit > 0 && len(m.Content) > left {
 			full = true
 			p.omitted++
 			continue

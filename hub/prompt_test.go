@@ -25,23 +25,23 @@ func TestBuildPrompt(t *testing.T) {
 		want               string
 		omitted            int
 	}{
-		{"branch path", "", "u2e", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two, edited]", 0},
-		{"other branch", "", "u2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
-		{"system prompt first", "be brief", "u1", promptLimits{chars: 1000}, "[system:be brief user:one]", 0},
-		{"empty answers skipped", "", "a2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
-		{"oldest dropped past the chars, and the answer left first", "", "u2", promptLimits{chars: 14}, "[user:two]", 2},
-		{"the leaf always kept", "", "u2e", promptLimits{chars: 1}, "[user:two, edited]", 2},
-		{"unknown leaf", "", "zz", promptLimits{chars: 1000}, "[]", 0},
+		{"branch path", "", "u2e", promptLimits{bytes: 1000}, "[user:one assistant:answer one user:two, edited]", 0},
+		{"other branch", "", "u2", promptLimits{bytes: 1000}, "[user:one assistant:answer one user:two]", 0},
+		{"system prompt first", "be brief", "u1", promptLimits{bytes: 1000}, "[system:be brief user:one]", 0},
+		{"empty answers skipped", "", "a2", promptLimits{bytes: 1000}, "[user:one assistant:answer one user:two]", 0},
+		{"oldest dropped past the bytes, and the answer left first", "", "u2", promptLimits{bytes: 14}, "[user:two]", 2},
+		{"the leaf always kept", "", "u2e", promptLimits{bytes: 1}, "[user:two, edited]", 2},
+		{"unknown leaf", "", "zz", promptLimits{bytes: 1000}, "[]", 0},
 		{"tokens: all fit exactly", "", "u2", promptLimits{tokens: 18}, "[user:one assistant:answer one user:two]", 0},
 		{"tokens: one short drops the oldest, and the answer left first", "", "u2", promptLimits{tokens: 17}, "[user:two]", 2},
 		{"tokens: system prompt counted", "be brief", "u2", promptLimits{tokens: 25}, "[system:be brief user:one assistant:answer one user:two]", 0},
 		{"tokens: system prompt kept, history cut", "be brief", "u2", promptLimits{tokens: 24}, "[system:be brief user:two]", 2},
 		{"tokens: leaf kept beyond the budget", "be brief", "u2", promptLimits{tokens: 1}, "[system:be brief user:two]", 2},
 		{"a gap stays a gap", "", "u2", promptLimits{tokens: 10}, "[user:two]", 2},
-		{"user messages in a row go as one", "", "u3", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two\n\nthree]", 0},
-		{"the cut never leaves an answer first", "", "u3", promptLimits{chars: 20}, "[user:two\n\nthree]", 2},
-		{"both: the chars cut first", "", "u2", promptLimits{chars: 14, tokens: 18}, "[user:two]", 2},
-		{"both: the tokens cut first", "", "u3", promptLimits{chars: 1000, tokens: 10}, "[user:three]", 3},
+		{"user messages in a row go as one", "", "u3", promptLimits{bytes: 1000}, "[user:one assistant:answer one user:two\n\nthree]", 0},
+		{"the cut never leaves an answer first", "", "u3", promptLimits{bytes: 20}, "[user:two\n\nthree]", 2},
+		{"both: the bytes cut first", "", "u2", promptLimits{bytes: 14, tokens: 18}, "[user:two]", 2},
+		{"both: the tokens cut first", "", "u3", promptLimits{bytes: 1000, tokens: 10}, "[user:three]", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

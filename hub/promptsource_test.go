@@ -14,7 +14,7 @@ import (
 // was built from until it ends (to fit it again after a refusal, and
 // through its title job), and a conversation may have tens of thousands
 // of messages with the reasoning of each answer. Once the answer has
-// started, what it keeps is the path that fits HistoryChars, content only:
+// started, what it keeps is the path that fits HistoryBytes (the model lists no window), content only:
 // no reasoning, no other branch, no message older than the cut, for a send
 // and for a regenerate alike. The path kept still builds the prompt the
 // whole conversation builds.
@@ -41,7 +41,7 @@ func TestRunningAnswerKeepsOnlyItsPrompt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			answer := make(tap)
-			e := newEnv(t, Options{HistoryChars: chars}, answer.script)
+			e := newEnv(t, Options{HistoryBytes: chars}, answer.script)
 			t.Cleanup(func() { close(answer) })
 			ctx := context.Background()
 			conv := persistence.Conversation{OwnerID: "u", SystemPrompt: "be brief"}
@@ -88,7 +88,7 @@ func TestRunningAnswerKeepsOnlyItsPrompt(t *testing.T) {
 				}
 			}
 			if limit := chars + len(conv.SystemPrompt); total > limit {
-				t.Fatalf("the running answer keeps %d bytes of text (%d strings), want at most %d: HistoryChars and the system prompt",
+				t.Fatalf("the running answer keeps %d bytes of text (%d strings), want at most %d: HistoryBytes and the system prompt",
 					total, len(kept), limit)
 			}
 
@@ -97,7 +97,7 @@ func TestRunningAnswerKeepsOnlyItsPrompt(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tokens := range []int{0, 150} { // 150: the leaf and two more (38 tokens each, 7 of system prompt)
-				want, wantOmitted := buildPrompt(conv.SystemPrompt, all, res.UserMessageID, promptLimits{chars: chars, tokens: tokens})
+				want, wantOmitted := buildPrompt(conv.SystemPrompt, all, res.UserMessageID, promptLimits{bytes: chars, tokens: tokens})
 				got, omitted := src.build(tokens)
 				if show(got) != show(want) || omitted != wantOmitted {
 					t.Fatalf("within %d tokens the kept source builds %s (%d left out), the conversation %s (%d)",

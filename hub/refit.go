@@ -90,7 +90,7 @@ type OmittedRecorder interface {
 
 // promptSource is what an answer's prompt is built from, kept to fit it
 // again after a refusal. It holds the history path within
-// Options.HistoryChars only (historyPath), its messages' content and no
+// Options.historyBound only (historyPath), its messages' content and no
 // more: a fit again only ever applies a budget of tokens within that
 // bound, and an answer that runs for minutes keeps no more of a long
 // conversation than its prompt may send (nor any reasoning, which is never
