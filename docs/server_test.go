@@ -49,7 +49,7 @@ func startServerWith(t *testing.T, mc models.Config) *httptest.Server {
 	model := models.New(mc)
 	titler := &llm.Titler{Streamer: model, Logger: logger}
 	a, err := app.New(app.Config{
-		Store: store, Model: model, Titler: titler.Title, Logger: logger,
+		Store: store, Model: model, Titler: titler.TitleFor, Logger: logger,
 		Auth:     auth.Options{Secret: []byte(strings.Repeat("d", 32))},
 		Accounts: auth.AccountOptions{BcryptCost: bcrypt.MinCost},
 		Hub:      hub.Options{CoalesceInterval: 40 * time.Millisecond},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/llm"
 	"chatd/persistence"
 )
 
@@ -20,7 +21,7 @@ type titleCall struct {
 // gatedTitler is a Titler of instance that hands each call to calls and
 // answers what the test sends back ("": no title, as a failed request).
 func gatedTitler(instance string, calls chan<- titleCall) Titler {
-	return func(ctx context.Context, _, _, _ string) string {
+	return func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 		c := titleCall{instance: instance, answer: make(chan string, 1)}
 		select {
 		case calls <- c:
@@ -135,7 +136,7 @@ func nextTitleCall(t *testing.T, calls <-chan titleCall) titleCall {
 // aborted when one's context ends (it then answers no title); it answers
 // nothing before that.
 func abortableTitler(asked, aborted chan<- struct{}) Titler {
-	return func(ctx context.Context, _, _, _ string) string {
+	return func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 		asked <- struct{}{}
 		<-ctx.Done()
 		aborted <- struct{}{}
@@ -170,7 +171,7 @@ func TestClusterDeletionAsksNoTitle(t *testing.T) {
 	t.Run("answer streaming", func(t *testing.T) {
 		t.Parallel()
 		var calls atomic.Int64
-		counting := func(context.Context, string, string, string) string { calls.Add(1); return "" }
+		counting := func(context.Context, llm.ModelInfo, string, string) string { calls.Add(1); return "" }
 		tc := newTestCluster(t)
 		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = counting })
 		b := tc.startWith(t, "B", nil, func(o *Options) { o.Titler = counting })

@@ -55,7 +55,10 @@ type Model interface {
 
 // Titler names a conversation from its first exchange; it must always
 // return something usable (falling back to the prompt's first words).
-type Titler func(ctx context.Context, model, prompt, answer string) string
+// model is the answer's model as the hub fits prompts into it (its window
+// the one a refusal taught, when smaller: Hub.Models), so that the title
+// request can keep within its bounds (llm.Titler.TitleFor).
+type Titler func(ctx context.Context, model llm.ModelInfo, prompt, answer string) string
 
 // Options configure a Hub. Zero fields take the documented defaults.
 type Options struct {

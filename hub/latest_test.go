@@ -323,7 +323,7 @@ func TestRepeatSendReadsTheLatest(t *testing.T) {
 func TestTitleReadsTheLatest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, ls := newLaggingEnv(t, Options{Titler: func(context.Context, string, string, string) string { return "Otters" }},
+	e, ls := newLaggingEnv(t, Options{Titler: func(context.Context, llm.ModelInfo, string, string) string { return "Otters" }},
 		say("Otters are weasels."))
 	ls.lag() // before the conversation is created
 	sub := newSub("u")

@@ -49,6 +49,17 @@ func (h *Hub) modelInfo(ctx context.Context, id string) llm.ModelInfo {
 	return llm.ModelInfo{ID: id}
 }
 
+// fittedModel is what the catalog says of a model, with the window
+// prompts are fitted into (one a refusal taught, when smaller or none
+// was known: refit.go), as Models lists it.
+func (h *Hub) fittedModel(ctx context.Context, id string) llm.ModelInfo {
+	info := h.modelInfo(ctx, id)
+	if w := h.windows.fit(id, info.ContextTokens); w != info.ContextTokens {
+		info.ContextTokens, info.ContextTokensLearned = w, true
+	}
+	return info
+}
+
 // applyParams sets req's sampling parameters: the conversation's where it
 // sets them, else the model's defaults. maxTokens is capped at the model's
 // output bound (a conversation may have been tuned for another model).

@@ -19,22 +19,19 @@ package hub
 // possible, if shorter than asked; one that reaches the lower bound ends
 // with finish reason "length", as any answer cut at its max tokens.
 
+import "chatd/llm"
+
 const (
-	bytesPerToken   = 3
-	tokensPerMsg    = 4
+	bytesPerToken   = llm.BytesPerToken
 	primingTokens   = 16
 	answerRoomMax   = 4096
 	answerRoomShare = 4 // a quarter of the window
 )
 
 // estimateTokens is the estimated token cost of one message of text s
-// (0 for no message).
-func estimateTokens(s string) int {
-	if s == "" {
-		return 0
-	}
-	return (len(s)+bytesPerToken-1)/bytesPerToken + tokensPerMsg
-}
+// (0 for no message): llm.EstimateTokens, which the title request is
+// bounded by too.
+func estimateTokens(s string) int { return llm.EstimateTokens(s) }
 
 // promptTokenBudget is how many estimated tokens a prompt may use with a
 // context window of contextTokens (0: unknown, no bound) and an answer of

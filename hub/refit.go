@@ -230,13 +230,7 @@ func (w *learnedWindows) learn(model string, known, named int) int {
 }
 
 // estimatePrompt is the estimated token cost of the messages of a prompt.
-func estimatePrompt(msgs []llm.Message) int {
-	n := 0
-	for _, m := range msgs {
-		n += estimateTokens(m.Content)
-	}
-	return n
-}
+func estimatePrompt(msgs []llm.Message) int { return llm.EstimatePrompt(msgs) }
 
 // windowBudget is the token budget of a prompt in window (0: unknown,
 // no budget) with room for an answer of maxTokens, its estimate running

@@ -88,7 +88,7 @@ func (h *Hub) askTitle(ctx context.Context, g *generation, answer string) string
 		return llm.FallbackTitle(g.prompt)
 	}
 	defer h.answers.giveTitle(slot)
-	return h.opts.Titler(ask, g.msg.Model, g.prompt, answer)
+	return h.opts.Titler(ask, h.fittedModel(ask, g.msg.Model), g.prompt, answer)
 }
 
 // titleJobs are the conversations whose title is being asked for here, so

@@ -42,7 +42,7 @@ func TestTitleOnlyAfterAUsableAnswer(t *testing.T) {
 			e := &env{store: newMemStore()}
 			e.writer = &memWriter{store: e.store}
 			e.h = New(Options{Store: e.store, Writer: e.writer, Model: client,
-				Titler: (&llm.Titler{Streamer: client}).Title})
+				Titler: (&llm.Titler{Streamer: client}).TitleFor})
 			go func() { _ = e.h.Run(t.Context()) }()
 
 			sub := newSub("u")
@@ -115,7 +115,7 @@ func TestTitleLooksOnlyAtUntitled(t *testing.T) {
 			}
 			st := &convReads{Store: mem}
 			h := New(Options{Store: st, Writer: &memWriter{store: mem}, Model: client,
-				Titler: (&llm.Titler{Streamer: client}).Title})
+				Titler: (&llm.Titler{Streamer: client}).TitleFor})
 			go func() { _ = h.Run(t.Context()) }()
 			t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
 
@@ -156,7 +156,7 @@ func TestTitleOncePerConversation(t *testing.T) {
 	var calls atomic.Int64
 	asked := make(chan struct{}, 8)
 	release := make(chan struct{})
-	titler := func(ctx context.Context, _, _, _ string) string {
+	titler := func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 		if calls.Add(1) > 1 {
 			return "Otters"
 		}
@@ -257,7 +257,7 @@ func TestTitleLosesToARenameUpToTheWrite(t *testing.T) {
 			var logMu sync.Mutex
 			h := New(Options{Store: &renameBeforeWrite{Store: mem, title: tc.rename, delete: tc.delete}, Writer: &memWriter{store: mem},
 				Model:  &fakeModel{script: say("Otters ", "are ", "weasels.")},
-				Titler: func(context.Context, string, string, string) string { return "Otters" },
+				Titler: func(context.Context, llm.ModelInfo, string, string) string { return "Otters" },
 				Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			runHub(t, h, nil)
 			sub := newSub("u")
@@ -324,7 +324,7 @@ func TestDeletionAsksNoTitle(t *testing.T) {
 	t.Run("answer streaming", func(t *testing.T) {
 		t.Parallel()
 		var calls atomic.Int64
-		titler := func(context.Context, string, string, string) string { calls.Add(1); return "Otters" }
+		titler := func(context.Context, llm.ModelInfo, string, string) string { calls.Add(1); return "Otters" }
 		pieces := make(tap, 1)
 		e := newEnv(t, Options{Titler: titler}, pieces.script)
 		sub := newSub("u")
@@ -342,7 +342,7 @@ func TestDeletionAsksNoTitle(t *testing.T) {
 	t.Run("title request running", func(t *testing.T) {
 		t.Parallel()
 		asked, aborted := make(chan struct{}), make(chan struct{})
-		titler := func(ctx context.Context, _, _, _ string) string {
+		titler := func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 			close(asked)
 			<-ctx.Done()
 			close(aborted)
@@ -383,7 +383,7 @@ func TestDeletionAsksNoTitle(t *testing.T) {
 		// The store's delete and its frame alone, as after a DELETE whose
 		// CancelConversation came before the title job began.
 		asked := make(chan context.Context, 1)
-		titler := func(ctx context.Context, _, _, _ string) string { asked <- ctx; <-ctx.Done(); return "" }
+		titler := func(ctx context.Context, _ llm.ModelInfo, _, _ string) string { asked <- ctx; <-ctx.Done(); return "" }
 		e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
 		sub := newSub("u")
 		res := e.send(t, sub, "tell me about otters")
@@ -434,7 +434,7 @@ func deletionAsksNoTitle(t *testing.T, begin func(e *env, convID string)) {
 	t.Helper()
 	var calls atomic.Int64
 	asked := make(chan context.Context, 1)
-	titler := func(ctx context.Context, _, _, _ string) string {
+	titler := func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 		calls.Add(1)
 		asked <- ctx
 		<-ctx.Done()
@@ -485,7 +485,7 @@ func deletionAsksNoTitle(t *testing.T, begin func(e *env, convID string)) {
 func deletionAsksNoTitleWhilePreparing(t *testing.T) {
 	t.Helper()
 	var calls atomic.Int64
-	titler := func(context.Context, string, string, string) string { calls.Add(1); return "Otters" }
+	titler := func(context.Context, llm.ModelInfo, string, string) string { calls.Add(1); return "Otters" }
 	e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
 	entered, release := make(chan string, 1), make(chan struct{})
 	e.store.beforeInsert = func(m *persistence.Message) {

@@ -30,7 +30,7 @@ func TestTitleBorrowsAnAnswerSlot(t *testing.T) {
 	t.Parallel()
 	asked := make(chan context.Context, 1)
 	var calls atomic.Int64
-	titler := func(ctx context.Context, _, _, _ string) string {
+	titler := func(ctx context.Context, _ llm.ModelInfo, _, _ string) string {
 		if calls.Add(1) > 1 {
 			return "Sea otters"
 		}
@@ -112,7 +112,7 @@ func (s *heldTitleRead) Conversation(ctx context.Context, ownerID, id string) (p
 func TestTitleWithoutAFreeSlot(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	titler := func(context.Context, string, string, string) string {
+	titler := func(context.Context, llm.ModelInfo, string, string) string {
 		calls.Add(1)
 		return "Otters"
 	}

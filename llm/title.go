@@ -18,7 +18,8 @@ type Titler struct {
 	// model that reasons first.
 	Timeout time.Duration
 	// MaxTokens bounds the tokens the model may produce for a title,
-	// reasoning included; it defaults to DefaultTitleTokens. The reply is
+	// reasoning included; it defaults to DefaultTitleTokens, and is
+	// lowered to the bounds of the model TitleFor is given. The reply is
 	// read only until its title line is complete (see Title), so an
 	// ordinary model is not paid for more than a title.
 	MaxTokens int
@@ -34,6 +35,11 @@ type Titler struct {
 // Title names a conversation with s (see Titler.Title).
 func Title(ctx context.Context, s Streamer, model, prompt, answer string) string {
 	return (&Titler{Streamer: s}).Title(ctx, model, prompt, answer)
+}
+
+// Title is TitleFor a model of which nothing but its id is known.
+func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string {
+	return t.TitleFor(ctx, ModelInfo{ID: model}, prompt, answer)
 }
 
 // Limits of a title, in characters and words.
@@ -92,45 +98,45 @@ func sendsEffort(ctx context.Context, s Streamer, model string) bool {
 	return true
 }
 
-// Title asks the model for a 3-6 word title of the first exchange and
+// TitleFor asks the model for a 3-6 word title of the first exchange and
 // cleans it (one line, no quotes or final punctuation, at most 60
 // characters). It reads the reply only until the title's line is complete
 // (or maxTitleReply bytes of it) and closes the stream then. With a demo model, or when the call fails or
 // returns nothing usable, it falls back to FallbackTitle(prompt). It never
-// returns an empty string.
-func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string {
+// returns an empty string. What model says of the model's bounds
+// (MaxOutputTokens, ContextTokens) lowers the tokens asked for
+// (titleTokens), so that an upstream enforcing them takes the request.
+func (t *Titler) TitleFor(ctx context.Context, model ModelInfo, prompt, answer string) string {
 	if t.Streamer == nil {
 		return FallbackTitle(prompt)
 	}
-	if d, ok := t.Streamer.(demoer); ok && d.IsDemo(model) {
+	if d, ok := t.Streamer.(demoer); ok && d.IsDemo(model.ID) {
 		return FallbackTitle(prompt)
 	}
 	ctx, cancel := context.WithTimeout(ctx, positiveOr(t.Timeout, 30*time.Second))
 	defer cancel()
 	req := t.request(model, prompt, answer)
 	reply, err := t.ask(ctx, req)
-	if KindOf(err) == KindBadRequest && req.ReasoningEffort != "" && sendsEffort(ctx, t.Streamer, model) {
+	if KindOf(err) == KindBadRequest && req.ReasoningEffort != "" && sendsEffort(ctx, t.Streamer, model.ID) {
 		// A reasoning model without this effort (gpt-5-pro, o1-mini).
 		req.ReasoningEffort = ""
 		reply, err = t.ask(ctx, req)
 	}
 	title := CleanTitle(reply)
 	if err != nil || title == "" {
-		t.logger().Debug("llm title fallback", "model", model, "err", err)
+		t.logger().Debug("llm title fallback", "model", model.ID, "err", err)
 		return FallbackTitle(prompt)
 	}
 	return title
 }
 
 // request is the title request of a first exchange.
-func (t *Titler) request(model, prompt, answer string) Request {
-	req := Request{Model: model, MaxTokens: t.MaxTokens, ReasoningEffort: t.ReasoningEffort, Messages: []Message{
+func (t *Titler) request(model ModelInfo, prompt, answer string) Request {
+	req := Request{Model: model.ID, ReasoningEffort: t.ReasoningEffort, Messages: []Message{
 		{Role: RoleSystem, Content: titleSystemPrompt},
 		{Role: RoleUser, Content: "User message:\n" + shorten(prompt, 1500) + "\n\nAssistant answer:\n" + shorten(answer, 1500)},
 	}}
-	if req.MaxTokens <= 0 {
-		req.MaxTokens = DefaultTitleTokens
-	}
+	req.MaxTokens = titleTokens(t.MaxTokens, model, EstimatePrompt(req.Messages))
 	if req.ReasoningEffort == "" {
 		req.ReasoningEffort = "low"
 	}
@@ -138,6 +144,31 @@ func (t *Titler) request(model, prompt, answer string) Request {
 	// request cut after it is not sent (and paid for) again.
 	req.OnReasoning = func(string) {}
 	return req
+}
+
+// titlePriming is the margin kept in a model's window beside the title
+// request's prompt and answer, as the hub keeps for an answer's priming.
+const titlePriming = 16
+
+// titleTokens is the max tokens of a title request whose prompt is
+// estimated at prompt tokens: maxTokens (DefaultTitleTokens when not
+// positive), lowered to the model's MaxOutputTokens, and to what its
+// context window (ContextTokens) leaves after the prompt and a margin,
+// when either is known and smaller: an upstream that counts the max
+// tokens into the window (vLLM, TGI) or bounds them refuses more, and
+// the title would fall back to the prompt's first words. A window the
+// prompt fills alone leaves the tokens as they are (the upstream decides).
+func titleTokens(maxTokens int, model ModelInfo, prompt int) int {
+	if maxTokens <= 0 {
+		maxTokens = DefaultTitleTokens
+	}
+	if model.MaxOutputTokens > 0 {
+		maxTokens = min(maxTokens, model.MaxOutputTokens)
+	}
+	if room := model.ContextTokens - prompt - titlePriming; model.ContextTokens > 0 && room >= 1 {
+		maxTokens = min(maxTokens, room)
+	}
+	return maxTokens
 }
 
 // ask streams req and returns the reply, closing the stream as soon as

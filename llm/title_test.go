@@ -342,3 +342,43 @@ func TestTitleStopsAtReplyBound(t *testing.T) {
 		t.Fatalf("title %q after %d pieces of 1 KiB; want the fallback, the request stopped at 16 KiB", got, sent)
 	}
 }
+
+// TestTitleWithinTheModelsBounds: the title request asks for no more
+// tokens than the model's output bound, nor than its context window
+// leaves after the title's prompt, so an upstream enforcing them (OpenAI's
+// "max_tokens is too large", vLLM counting max_tokens into the window)
+// takes it and the title is the model's, not the prompt's first words;
+// a model of which nothing is known is asked for DefaultTitleTokens.
+func TestTitleWithinTheModelsBounds(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	titler := &llm.Titler{Streamer: client(srv.URL)}
+	tests := []struct {
+		name   string
+		model  llm.ModelInfo
+		marker string
+		titled bool // the model's title, not the fallback
+		most   int  // the request's max tokens at most
+	}{
+		{"output bound", llm.ModelInfo{ID: "fake-large", MaxOutputTokens: 500}, "max_output=500", true, 500},
+		{"output bound unknown", llm.ModelInfo{ID: "fake-large"}, "max_output=500", false, llm.DefaultTitleTokens},
+		{"window", llm.ModelInfo{ID: "fake-large", ContextTokens: 1000}, "context=1000 context_words=vllm", true, 1000},
+		{"window unknown", llm.ModelInfo{ID: "fake-large"}, "context=1000 context_words=vllm", false, llm.DefaultTitleTokens},
+		{"a window the prompt fills", llm.ModelInfo{ID: "fake-large", ContextTokens: 50}, "", true, llm.DefaultTitleTokens},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prompt := "Plan a trip (" + tc.name + ") [[fake tokens=4 " + tc.marker + "]]"
+			got := titler.TitleFor(testCtx(t), tc.model, prompt, "an answer")
+			if titled := got == "Hello héllo world wörld"; titled != tc.titled {
+				t.Fatalf("title %q; want the model's: %v", got, tc.titled)
+			}
+			for _, rec := range srv.Recorded() {
+				if strings.Contains(rec.Messages[len(rec.Messages)-1].Content, "("+tc.name+")") &&
+					(rec.MaxTokens > tc.most || rec.MaxTokens <= 0) {
+					t.Fatalf("asked for %d tokens, want 1 to %d", rec.MaxTokens, tc.most)
+				}
+			}
+		})
+	}
+}

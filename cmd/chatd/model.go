@@ -35,7 +35,7 @@ func newModel(cfg Config, logger *slog.Logger) (*llm.Router, hub.Titler) {
 	}
 	router := models.New(mc)
 	titler := &llm.Titler{Streamer: router, Logger: logger}
-	return router, titler.Title
+	return router, titler.TitleFor
 }
 
 // retries maps the configured count to openai.Options.MaxRetries, where 0

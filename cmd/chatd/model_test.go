@@ -111,7 +111,7 @@ func TestInlineThinkingFromEnvironment(t *testing.T) {
 			t.Errorf("%s: reasoning %q text %q, want %q and %q", model, reasoning.String(), text.String(), want[0], want[1])
 		}
 	}
-	if got := titler(ctx, "r1-distill", "Plan a trip "+marker, "an answer"); got != "Hello héllo world wörld" {
+	if got := titler(ctx, llm.ModelInfo{ID: "r1-distill"}, "Plan a trip "+marker, "an answer"); got != "Hello héllo world wörld" {
 		t.Errorf("title %q, want the answer's first words", got)
 	}
 }

@@ -184,6 +184,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 		writeParamError(w, http.StatusBadRequest, Refusals[field], field, "unsupported_parameter")
 		return
 	}
+	if bound := rec.Config.MaxOutput; bound > 0 && rec.MaxTokens > bound {
+		writeParamError(w, http.StatusBadRequest, fmt.Sprintf("%s is too large: %d. This model supports at most %d "+
+			"completion tokens, whereas you provided %d.", rec.MaxTokensField, rec.MaxTokens, bound, rec.MaxTokens),
+			rec.MaxTokensField, "")
+		return
+	}
 	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && rec.Config.ContextWords.over(rec.Config.Context, n, rec.MaxTokens) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)

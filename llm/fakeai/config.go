@@ -335,6 +335,12 @@ type Config struct {
 	// by commas ("temperature,top_p"), refuse a request for the first
 	// of them it carries, as OpenAI refuses one parameter at a time.
 	Refuse string
+	// MaxOutput, when positive, refuses a request whose max_tokens (or
+	// max_completion_tokens) is above it with HTTP 400, in OpenAI's
+	// wording ("max_tokens is too large: T. This model supports at most N
+	// completion tokens, whereas you provided T."), as a model with that
+	// output bound does.
+	MaxOutput int
 }
 
 // Refusals are the fields Config.Refuse may name, each with the message
@@ -367,7 +373,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "retry_after_form", "split", "tag", "stamp", "reasoning", "reasoning_key", "pieces", "surrogates", "context",
-	"context_words", "pings", "end_delay", "refuse", "events", "framing", "finish",
+	"context_words", "pings", "end_delay", "refuse", "events", "framing", "finish", "max_output",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -455,6 +461,8 @@ func (c *Config) set(k, v string) error {
 		c.Framing, err = ParseFraming(v)
 	case "finish":
 		c.Finish, err = parseFinish(v)
+	case "max_output":
+		c.MaxOutput, err = strconv.Atoi(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}

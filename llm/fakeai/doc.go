@@ -136,6 +136,11 @@
 //	                max_tokens or any sampling parameter; several,
 //	                comma-separated (temperature,top_p): the first the
 //	                request carries, one at a time as OpenAI refuses them
+//	max_output=N    refuse a request whose max_tokens (or
+//	                max_completion_tokens) is above N with HTTP 400, in
+//	                OpenAI's wording ("max_tokens is too large: T. This model
+//	                supports at most N completion tokens, whereas you
+//	                provided T."), as a model with that output bound does
 //	finish=R        the finish_reason of an answer max_tokens did not cut,
 //	                in place of "stop" (a provider's own: model_length,
 //	                insufficient_system_resource, content_filter)

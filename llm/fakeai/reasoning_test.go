@@ -368,3 +368,43 @@ func TestRefuseField(t *testing.T) {
 		t.Fatalf("recorded %q %d", rec.MaxTokensField, rec.MaxTokens)
 	}
 }
+
+// TestMaxOutput: max_output=N refuses a request asking for more than N
+// tokens, in either field, with OpenAI's 400 naming the field, and serves
+// one asking for N or fewer, or setting none.
+func TestMaxOutput(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		fields map[string]any
+		want   string // the refusal's message; "": served
+	}{
+		{map[string]any{"max_tokens": 1024},
+			"max_tokens is too large: 1024. This model supports at most 500 completion tokens, whereas you provided 1024."},
+		{map[string]any{"max_completion_tokens": 501},
+			"max_completion_tokens is too large: 501. This model supports at most 500 completion tokens, whereas you provided 501."},
+		{map[string]any{"max_tokens": 500}, ""},
+		{map[string]any{}, ""},
+	}
+	for _, tc := range tests {
+		body := streamBody("hi [[fake tokens=2 max_output=500]]", false)
+		for k, v := range tc.fields {
+			body[k] = v
+		}
+		resp := post(t, testCtx(t), srv.URL, body, nil)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if tc.want == "" {
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%v: status %d, want 200: %s", tc.fields, resp.StatusCode, raw)
+			}
+			continue
+		}
+		var e struct {
+			Error struct{ Message, Param string }
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Error.Message != tc.want {
+			t.Fatalf("%v: status %d, %s (%v); want 400, %q", tc.fields, resp.StatusCode, raw, err, tc.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/natsbus"
 	"chatd/hub/natsbus/natstest"
+	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/llm/openai"
 	"chatd/persistence/counting"
@@ -146,10 +147,12 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	mo := openai.Options{APIKey: "test-key", BaseURL: c.fake.URL, RetryBase: 20 * time.Millisecond,
 		RetryMax: 100 * time.Millisecond, FirstTokenTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	cfg := Config{
-		Logger:       testLogger(t),
-		Store:        e.store,
-		Model:        openai.New(mo),
-		Titler:       func(_ context.Context, _, prompt, _ string) string { return "Title: " + firstWords(prompt) },
+		Logger: testLogger(t),
+		Store:  e.store,
+		Model:  openai.New(mo),
+		Titler: func(_ context.Context, _ llm.ModelInfo, prompt, _ string) string {
+			return "Title: " + firstWords(prompt)
+		},
 		Auth:         auth.Options{Secret: []byte(strings.Repeat("s", 32))},
 		Accounts:     auth.AccountOptions{BcryptCost: bcrypt.MinCost, Shared: bus.Windows()},
 		Hub:          hub.Options{CoalesceInterval: 40 * time.Millisecond}, // fewer bus messages on a loaded test machine

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"chatd/hub"
+	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/llm/openai"
 	"chatd/persistence"
@@ -97,10 +98,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 		o.model(&mo)
 	}
 	cfg := Config{
-		Logger:   testLogger(t),
-		Store:    e.store,
-		Model:    openai.New(mo),
-		Titler:   func(_ context.Context, _, prompt, _ string) string { return "Title: " + firstWords(prompt) },
+		Logger: testLogger(t),
+		Store:  e.store,
+		Model:  openai.New(mo),
+		Titler: func(_ context.Context, _ llm.ModelInfo, prompt, _ string) string {
+			return "Title: " + firstWords(prompt)
+		},
 		Auth:     auth.Options{Secret: []byte(strings.Repeat("s", 32))},
 		Accounts: auth.AccountOptions{BcryptCost: bcrypt.MinCost},
 		Hub:      hub.Options{CoalesceInterval: 10 * time.Millisecond},
