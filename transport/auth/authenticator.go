@@ -31,7 +31,15 @@ var ErrNoToken = fmt.Errorf("%w: no token", ErrUnauthorized)
 type Identity struct {
 	UserID       string
 	TokenVersion int64
-	ExpiresAt    time.Time
+	// ExpiresAt is the token's exp claim; Recheck judges it with the
+	// leeway, as Authenticate did.
+	ExpiresAt time.Time
+	// AcceptedUntil is when the token stops being accepted, on this
+	// host's clock (time.Now): ExpiresAt plus the leeway, as Authenticate
+	// found it. A WebSocket or event stream opened with the token is
+	// closed then (4401 token expired), not at ExpiresAt, which a token
+	// still accepted by every request may already have passed.
+	AcceptedUntil time.Time
 }
 
 // UserFinder is what the Authenticator needs from the store. A store that
@@ -73,7 +81,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
-	id := Identity{UserID: c.Subject, TokenVersion: *c.TokenVersion, ExpiresAt: c.ExpiresAt.Time}
+	exp := c.ExpiresAt.Time
+	id := Identity{UserID: c.Subject, TokenVersion: *c.TokenVersion, ExpiresAt: exp,
+		AcceptedUntil: time.Now().Add(a.tokens.acceptedFor(exp))}
 	if err := a.checkVersion(ctx, id); err != nil {
 		return Identity{}, err
 	}

@@ -187,3 +187,56 @@ func TestRecheckAgreesWithAuthenticate(t *testing.T) {
 		t.Fatalf("Recheck of a deleted account = %v, want ErrUnauthorized", err)
 	}
 }
+
+// TestAcceptedUntil: the identity a token authenticates to is accepted
+// until the token's expiry plus the leeway, read on the Authenticator's
+// clock and given on the host's: the WebSocket and the event stream are
+// closed then, so a token past its expiry but within the leeway, which
+// every request accepts, does not open a connection closed at once.
+func TestAcceptedUntil(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	users := usersFunc(func(_ context.Context, id string) (persistence.User, error) {
+		return persistence.User{ID: id, TokenVersion: 1}, nil
+	})
+	issued := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		at   time.Duration // after the issue, on the token clock
+		left time.Duration // how long it is still accepted then
+	}{
+		{"fresh", 0, time.Hour + DefaultLeeway},
+		{"before its expiry", time.Hour - time.Second, time.Second + DefaultLeeway},
+		{"past its expiry, within the leeway", time.Hour + 10*time.Second, DefaultLeeway - 10*time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var now atomic.Pointer[time.Time]
+			now.Store(&issued)
+			authn, err := NewAuthenticator(users, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+				TTL: time.Hour, Now: func() time.Time { return *now.Load() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token, _, err := authn.Issue(persistence.User{ID: "0123456789abcdef01234567", TokenVersion: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := issued.Add(tc.at)
+			now.Store(&at)
+			before := time.Now()
+			id, err := authn.Authenticate(ctx, token)
+			after := time.Now()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.AcceptedUntil.Before(before.Add(tc.left)) || id.AcceptedUntil.After(after.Add(tc.left)) {
+				t.Fatalf("accepted until %s after the authentication, want %s",
+					id.AcceptedUntil.Sub(before).Round(time.Second), tc.left)
+			}
+			if !id.ExpiresAt.Equal(issued.Add(time.Hour)) {
+				t.Fatalf("ExpiresAt %s, want the token's exp %s", id.ExpiresAt, issued.Add(time.Hour))
+			}
+		})
+	}
+}

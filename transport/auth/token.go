@@ -181,7 +181,16 @@ func (t *tokens) issue(userID string, tv int64) (string, time.Time, error) {
 // expired reports whether a token expiring at exp is no longer accepted,
 // with the leeway parse allows.
 func (t *tokens) expired(exp time.Time) bool {
-	return !t.opts.Now().Before(exp.Add(t.opts.Leeway))
+	return t.acceptedFor(exp) <= 0
+}
+
+// acceptedFor is how long a token expiring at exp is still accepted, on
+// the tokens' clock: until exp plus the leeway parse allows. expired, and
+// the close timers of the live connections (Identity.AcceptedUntil), both
+// read it, so that a connection is not closed for a token that a request
+// would still accept.
+func (t *tokens) acceptedFor(exp time.Time) time.Duration {
+	return exp.Add(t.opts.Leeway).Sub(t.opts.Now())
 }
 
 // parse verifies a token's signature and claims.

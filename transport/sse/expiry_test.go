@@ -24,7 +24,7 @@ func TestStreamEndsAtTokenExpiry(t *testing.T) {
 		expiresIn time.Duration
 	}{
 		{"expires while open", 50 * time.Millisecond},
-		{"already expired (within the leeway)", -time.Second},
+		{"no longer accepted as it opens", -time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

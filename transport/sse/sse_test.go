@@ -65,6 +65,7 @@ func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
 		id := auth.Identity{UserID: user}
 		if d, err := time.ParseDuration(c.GetHeader("X-Expires-In")); err == nil {
 			id.ExpiresAt = time.Now().Add(d)
+			id.AcceptedUntil = id.ExpiresAt
 		}
 		auth.SetIdentity(c, id)
 	})

@@ -152,7 +152,8 @@ const ReasonTokenExpired = "token expired"
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
 // close; none left is a 429 (a send or regenerate is then answered 202
-// instead: start). It ends when the token of who expires. Once
+// instead: start). It ends when the token of who is no longer accepted
+// (who.AcceptedUntil: its expiry plus the leeway). Once
 // Shutdown has begun, a new stream is refused with a 503 before it
 // registers, as a WebSocket is closed with 1001 before it does: the hub
 // has already handed its last frames to the subscribers it had.
@@ -172,10 +173,11 @@ func (h *Handler) opened(ctx context.Context, who auth.Identity) (*stream, error
 		h.opts.Limits.ReleaseConn(who.UserID)
 		return nil, httperr.Unavailable(shuttingDown, nil)
 	}
-	if !who.ExpiresAt.IsZero() {
-		// As a WebSocket is closed with 4401 when its token expires, the
-		// stream ends then, with a closed event saying so.
-		s.expiry = time.AfterFunc(time.Until(who.ExpiresAt), func() {
+	if !who.AcceptedUntil.IsZero() {
+		// As a WebSocket is closed with 4401 when its token is no longer
+		// accepted (its expiry plus the leeway), the stream ends then,
+		// with a closed event saying so.
+		s.expiry = time.AfterFunc(time.Until(who.AcceptedUntil), func() {
 			s.Close(protocol.CloseUnauthorized, ReasonTokenExpired)
 		})
 	}

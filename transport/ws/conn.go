@@ -22,8 +22,9 @@ type conn struct {
 	cork    *corkConn // the socket under ws; the writer corks it for a batch of frames
 	id      string
 	userID  string
-	tv      int64 // the token's version (hub.Session)
-	expires time.Time
+	tv      int64     // the token's version (hub.Session)
+	expires time.Time // the token's exp claim, for Recheck
+	until   time.Time // when the token stops being accepted: the writer closes with 4401 then
 	started time.Time
 	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
@@ -72,6 +73,7 @@ func newConn(h *Handler, ws *websocket.Conn, cork *corkConn, id Identity) *conn 
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		h: h, ws: ws, cork: cork, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
+		until:   id.AcceptedUntil,
 		started: time.Now(),
 		queue:   outbox.New(h.opts.QueueSize, h.opts.QueueBytes),
 		ctx:     ctx,
@@ -306,8 +308,8 @@ func (c *conn) writeLoop() {
 	defer c.watchdog.stop()
 	ping := time.AfterFunc(c.h.opts.PingInterval, func() { c.signal(evPing) })
 	defer ping.Stop()
-	if !c.expires.IsZero() {
-		t := time.AfterFunc(time.Until(c.expires), func() { c.kick(protocol.CloseUnauthorized, "token expired") })
+	if !c.until.IsZero() {
+		t := time.AfterFunc(time.Until(c.until), func() { c.kick(protocol.CloseUnauthorized, "token expired") })
 		defer t.Stop()
 	}
 	for {

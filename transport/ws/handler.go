@@ -56,7 +56,12 @@ type Hub interface {
 type Identity struct {
 	UserID       string
 	TokenVersion int64 // the session the token belongs to (hub.Session)
-	ExpiresAt    time.Time
+	// ExpiresAt is the token's exp claim, for Recheck.
+	ExpiresAt time.Time
+	// AcceptedUntil is when the token stops being accepted (its expiry
+	// plus the authenticator's leeway), on this host's clock: the
+	// connection is closed then with 4401 token expired. Zero: never.
+	AcceptedUntil time.Time
 }
 
 // ErrUnauthorized is what Authenticate returns (wrapped) for a bad token;

@@ -102,7 +102,8 @@ func (s *server) authenticate(_ context.Context, token string) (ws.Identity, err
 	if hook != nil {
 		hook(user)
 	}
-	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(s.tokenLife)}, nil
+	exp := time.Now().Add(s.tokenLife)
+	return ws.Identity{UserID: user, ExpiresAt: exp, AcceptedUntil: exp}, nil
 }
 
 func (s *server) recheck(_ context.Context, id ws.Identity) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,15 +256,20 @@ func TestConversationBudget(t *testing.T) {
 // TestTokenExpiry closes a socket with 4401 when its token expires.
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
-	// The token clock runs an hour minus a second behind: a one-hour token
-	// then expires a second after it is issued, in real time, however long
-	// the registration and the upgrade take on a loaded machine (the
-	// upgrade checks it on the same clock, so it always passes).
+	// The token clock is set, as the socket opens, a second before the
+	// token's expiry (a one-millisecond leeway): the socket is accepted
+	// for a second more, in real time, however long the registration
+	// took on a loaded machine (the upgrade checks it on the same clock,
+	// so it always passes).
+	var offset atomic.Int64
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
 		c.Auth.TTL = time.Hour
-		c.Auth.Now = func() time.Time { return time.Now().Add(-time.Hour + time.Second) }
+		c.Auth.Leeway = time.Millisecond
+		c.Auth.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	}})
-	cl := e.dial(t, e.register(t))
+	u := e.register(t)
+	offset.Store(int64(time.Until(tokenExpiry(t, u.Token).Add(-time.Second))))
+	cl := e.dial(t, u)
 	if got := cl.closeStatus(); got != 4401 {
 		t.Fatalf("close status %d, want 4401", got)
 	}
