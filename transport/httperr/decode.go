@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -32,7 +33,8 @@ import (
 // body holding the escape of half a surrogate pair alone ("\ud800",
 // LoneSurrogate), which encoding/json would decode as U+FFFD too. A body
 // sent with a Content-Encoding other than identity is refused before it is
-// read (UnencodedBody).
+// read (UnencodedBody). A body that ends before it is whole is the client
+// gone, not an *Error: ErrBodyCut.
 func DecodeJSON(r *http.Request, dst any) error {
 	if err := UnencodedBody(r.Header); err != nil {
 		return err
@@ -47,6 +49,9 @@ func DecodeJSON(r *http.Request, dst any) error {
 	if r.Body != nil {
 		var err error
 		if body, err = io.ReadAll(r.Body); err != nil { // bounded by LimitBody
+			if bodyCut(err) {
+				return fmt.Errorf("%w: %w", ErrBodyCut, err)
+			}
 			return decodeError(err)
 		}
 	}
@@ -110,6 +115,20 @@ func DecodeOptionalJSON(r *http.Request, dst any) error {
 		io.Closer
 	}{br, r.Body}
 	return DecodeJSON(r, dst)
+}
+
+// ErrBodyCut is wrapped by DecodeJSON's error for a request body that
+// ended before it was whole (shorter than its Content-Length, a chunked
+// body without its last chunk, the connection reset): its client left
+// while sending it. ClientGone reports it: it is answered (and logged,
+// and counted) StatusClientClosed, not 400 as a body that is no JSON.
+var ErrBodyCut = errors.New("the client left before its request body arrived whole")
+
+// bodyCut reports whether err, from reading a request body, says the
+// body was cut off: net/http's io.ErrUnexpectedEOF for a body that ended
+// before its length (or its last chunk), or a reset connection.
+func bodyCut(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // decodeError turns a json decoding error into a client-facing *Error.

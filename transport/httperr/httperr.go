@@ -223,11 +223,13 @@ func Abort(c *gin.Context, status int, code, message string) {
 const StatusClientClosed = 499
 
 // ClientGone reports whether err is r's client leaving: err wraps
-// context.Canceled and r's context has ended (its connection closed).
-// Such a failure is answered (and logged, and counted) StatusClientClosed
-// at info level, never as a server error.
+// context.Canceled and r's context has ended (its connection closed), or
+// err wraps ErrBodyCut (the client left while sending the body, before
+// net/http watches the connection and ends the context). Such a failure
+// is answered (and logged, and counted) StatusClientClosed at info level,
+// never as a server error nor as a bad request.
 func ClientGone(r *http.Request, err error) bool {
-	return errors.Is(err, context.Canceled) && r.Context().Err() != nil
+	return errors.Is(err, ErrBodyCut) || errors.Is(err, context.Canceled) && r.Context().Err() != nil
 }
 
 // AbortError stops the gin chain and answers with err: a call cut because
