@@ -2,10 +2,12 @@ package transport_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +217,75 @@ func boundEnv(t *testing.T, bound time.Duration, check slowTokenCheck, route han
 	e.srv = httptest.NewServer(r)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// TestLateBodyIs408: a body that arrives whole only after
+// CHATD_REQUEST_TIMEOUT has passed since the request began (within the
+// body read timeout) is answered 408 request_timeout, with the time the
+// body took in the request's log line, on a conversation route, an
+// account route and an SSE route alike. Before, the route went on with no
+// time left: 503 "the server did not answer in time" with Retry-After and
+// a warning blaming the database.
+func TestLateBodyIs408(t *testing.T) {
+	t.Parallel()
+	const bound = time.Second
+	for _, tc := range []struct {
+		name, path string
+		authed     bool
+	}{
+		{"create a conversation", "/api/conversations", true},
+		{"sign in", "/api/auth/login", false},
+		{"send (SSE)", "/api/conversations/" + persistence.NewID() + "/messages", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := boundEnv(t, bound, slowTokenCheck{seen: &deadlines{}}, hangingRoute{seen: &deadlines{}})
+			u := srv.register("late")
+			body := map[string]string{
+				"/api/conversations": `{"title":"late"}`,
+				"/api/auth/login":    `{"email":"` + u.email + `","password":"` + u.password + `"}`,
+			}[tc.path]
+			if body == "" {
+				body = `{"content":"hi"}`
+			}
+			pr, pw := io.Pipe()
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.srv.URL+tc.path, pr)
+			req.ContentLength = int64(len(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tc.authed {
+				req.Header.Set("Authorization", "Bearer "+u.token)
+			}
+			go func() {
+				_, _ = pw.Write([]byte(body[:1]))
+				// The rest once the request's time has passed, well
+				// within the body read timeout (30 s).
+				select {
+				case <-time.After(bound + bound/2):
+				case <-ctx.Done():
+				}
+				_, _ = pw.Write([]byte(body[1:]))
+				_ = pw.Close()
+			}()
+			res, err := srv.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r := response{status: res.StatusCode, header: res.Header, body: data}
+			expect(t, tc.name, r, http.StatusRequestTimeout, "request_timeout")
+			if r.header.Get("Retry-After") != "" {
+				t.Error("408 with Retry-After")
+			}
+			// The request's line is written as its handler returns, which
+			// may come just after the answer reached the client.
+			for logged := time.Now(); !strings.Contains(srv.logs.String(), "the request body took "); time.Sleep(10 * time.Millisecond) {
+				if time.Since(logged) > 10*time.Second {
+					t.Fatalf("no log line says how long the body took:\n%s", srv.logs.String())
+				}
+			}
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -33,9 +34,15 @@ import (
 // body holding the escape of half a surrogate pair alone ("\ud800",
 // LoneSurrogate), which encoding/json would decode as U+FFFD too. A body
 // sent with a Content-Encoding other than identity is refused before it is
-// read (UnencodedBody). A body that ends before it is whole is the client
+// read (UnencodedBody). A body that arrives whole only once r's context's
+// deadline has passed is 408 request_timeout (BodyTooLate). A body that ends before it is whole is the client
 // gone, not an *Error: ErrBodyCut.
 func DecodeJSON(r *http.Request, dst any) error {
+	return decodeJSON(r, dst, time.Now())
+}
+
+// decodeJSON is DecodeJSON, the reading of the body having begun at began.
+func decodeJSON(r *http.Request, dst any, began time.Time) error {
 	if err := UnencodedBody(r.Header); err != nil {
 		return err
 	}
@@ -53,6 +60,9 @@ func DecodeJSON(r *http.Request, dst any) error {
 				return fmt.Errorf("%w: %w", ErrBodyCut, err)
 			}
 			return decodeError(err)
+		}
+		if dl, ok := r.Context().Deadline(); ok && !time.Now().Before(dl) {
+			return BodyTooLate(time.Since(began))
 		}
 	}
 	if !utf8.Valid(body) {
@@ -106,6 +116,7 @@ func DecodeOptionalJSON(r *http.Request, dst any) error {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil
 	}
+	began := time.Now()
 	br := bufio.NewReaderSize(r.Body, 16)
 	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
 		return nil
@@ -114,7 +125,19 @@ func DecodeOptionalJSON(r *http.Request, dst any) error {
 		io.Reader
 		io.Closer
 	}{br, r.Body}
-	return DecodeJSON(r, dst)
+	return decodeJSON(r, dst, began)
+}
+
+// BodyTooLate is the 408 request_timeout of a body that arrived whole
+// only once the request's time (its context's deadline: the route's
+// bound, counted from the request's start) was spent, took being how long
+// it was read: whatever the route would do next would run out of time at
+// once, and its 503 would blame the server (the database) for the
+// client's slow body. The log line of the request says how long it took.
+func BodyTooLate(took time.Duration) *Error {
+	e := New(http.StatusRequestTimeout, CodeRequestTimeout, "the request body arrived after the request's time ran out")
+	e.Err = fmt.Errorf("the request body took %s to arrive, past the request's deadline", took.Round(time.Millisecond))
+	return e
 }
 
 // ErrBodyCut is wrapped by DecodeJSON's error for a request body that

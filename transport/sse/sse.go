@@ -243,7 +243,7 @@ func (h *Handler) send(c *gin.Context) {
 		return
 	}
 	var b sendBody
-	if err := httperr.DecodeJSON(c.Request, &b); err != nil {
+	if err := h.decodeBody(c, &b, httperr.DecodeJSON); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
@@ -299,7 +299,7 @@ func (h *Handler) regenerate(c *gin.Context) {
 		return
 	}
 	var b regenerateBody
-	if err := httperr.DecodeOptionalJSON(c.Request, &b); err != nil {
+	if err := h.decodeBody(c, &b, httperr.DecodeOptionalJSON); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
@@ -327,7 +327,7 @@ func (h *Handler) cancel(c *gin.Context) {
 		return
 	}
 	var b cancelBody
-	if err := httperr.DecodeOptionalJSON(c.Request, &b); err != nil {
+	if err := h.decodeBody(c, &b, httperr.DecodeOptionalJSON); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
@@ -342,6 +342,17 @@ func (h *Handler) cancel(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// decodeBody reads the request's body into dst with decode
+// (httperr.DecodeJSON or DecodeOptionalJSON) under the request's one
+// RequestTimeout deadline (reqtimeout.Bound): a body that arrives whole
+// only past it is 408 request_timeout (httperr.BodyTooLate), not the 503
+// of the store call that would follow with no time left.
+func (h *Handler) decodeBody(c *gin.Context, dst any, decode func(*http.Request, any) error) error {
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	return decode(c.Request.WithContext(ctx), dst)
 }
 
 // activeAnswer is the Hub's ActiveAnswer, bounded by the request and its
