@@ -205,19 +205,36 @@ func until(t *testing.T, what string, cond func() bool) {
 
 // TestConnectionLimitPlainRequest: a request to /ws over the connection
 // limit that is no WebSocket upgrade is still answered 429 with
-// Retry-After, as an event stream is.
+// Retry-After, as an event stream is; a HEAD alike, as the GET (before, it
+// was answered 426 before the limit was looked at). Under the limit, a
+// HEAD is 426, as a GET that asks no upgrade, and keeps no slot: the
+// user's one connection still opens after it.
 func TestConnectionLimitPlainRequest(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
-	s.dial(dialOptions{user: "full"})
-	req, _ := http.NewRequest(http.MethodGet, s.srv.URL, nil)
-	req.Header.Set("Authorization", "Bearer token-full")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	plain := func(s *server, method, user string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.srv.URL, nil)
+		req.Header.Set("Authorization", "Bearer token-"+user)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("plain request over the limit: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
+			if res := plain(s, method, "free"); res.StatusCode != http.StatusUpgradeRequired {
+				t.Fatalf("%s under the limit: %d, want 426", method, res.StatusCode)
+			}
+			s.dial(dialOptions{user: "free"}).expect("hello") // the slot was not kept
+			s.dial(dialOptions{user: "full"})
+			res := plain(s, method, "full")
+			if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+				t.Fatalf("%s over the limit: %d, Retry-After %q", method, res.StatusCode, res.Header.Get("Retry-After"))
+			}
+		})
 	}
 }

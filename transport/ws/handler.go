@@ -298,12 +298,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.Method == http.MethodHead {
-		upgradeRequired(w) // a HEAD upgrades nothing: answered as a GET that asks no upgrade
+	if !h.opts.Limits.AcquireConn(id.UserID) {
+		h.refuse(w, r, id.UserID, token) // a HEAD too: 429, as the GET
 		return
 	}
-	if !h.opts.Limits.AcquireConn(id.UserID) {
-		h.refuse(w, r, id.UserID, token)
+	if r.Method == http.MethodHead {
+		// A HEAD upgrades nothing: answered as a GET that asks no upgrade,
+		// the connection limit looked at alike, the slot given back at once.
+		h.opts.Limits.ReleaseConn(id.UserID)
+		upgradeRequired(w)
 		return
 	}
 	requestID := w.Header().Get(requestIDHeader) // the router's, before the upgrade writes the headers
