@@ -63,18 +63,37 @@ func unknownVariables(environ []string, read map[string]bool) []unknownVariable 
 
 // closestName is the name of known nearest to name, when it is close
 // enough to be a misspelling of it: at most 2 edits away (a fifth of the
-// name for a long one: CHATD_TRUSTED_PROXY), or one of the two the other
-// and more words (CHATD_MAX_ANSWER, CHATD_MAX_ANSWER_BYTES). "" otherwise.
+// name for a long one: CHATD_TRUSTED_PROXY), one of the two the other and
+// more words (CHATD_MAX_ANSWER, CHATD_MAX_ANSWER_BYTES), or the same words
+// but one, left out or added after the prefix (OPENAI_KEY,
+// OPENAI_API_KEY). "" otherwise: a word of its own (MONGODB_FOO) is no
+// misspelling of another.
 func closestName(name string, known []string) string {
 	best, bestDist := "", -1
 	for _, k := range known {
 		d := editDistance(name, k)
-		near := d <= max(2, len(name)/5) || strings.HasPrefix(k, name+"_") || strings.HasPrefix(name, k+"_")
+		near := d <= max(2, len(name)/5) || strings.HasPrefix(k, name+"_") || strings.HasPrefix(name, k+"_") ||
+			oneWordMore(name, k) || oneWordMore(k, name)
 		if near && (bestDist < 0 || d < bestDist) {
 			best, bestDist = k, d
 		}
 	}
 	return best
+}
+
+// oneWordMore reports whether long is short with one more word (words
+// are split at '_') anywhere after their first, which they share.
+func oneWordMore(long, short string) bool {
+	l, s := strings.Split(long, "_"), strings.Split(short, "_")
+	if len(l) != len(s)+1 || l[0] != s[0] {
+		return false
+	}
+	for i := 1; i < len(l); i++ {
+		if slices.Equal(s, slices.Concat(l[:i], l[i+1:])) {
+			return true
+		}
+	}
+	return false
 }
 
 // editDistance is the Levenshtein distance between a and b (bytes: the

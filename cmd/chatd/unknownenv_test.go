@@ -27,6 +27,34 @@ func namesRead(t *testing.T) map[string]bool {
 	return read
 }
 
+// TestClosestName: the name a misspelt variable may have meant, or none.
+// OPENAI_KEY, a word short of OPENAI_API_KEY, was warned about without a
+// suggestion, where README promised the closest variable.
+func TestClosestName(t *testing.T) {
+	t.Parallel()
+	read := namesRead(t)
+	known := make([]string, 0, len(read))
+	for name := range read {
+		known = append(known, name)
+	}
+	slices.Sort(known)
+	for _, tc := range []struct{ name, want string }{
+		{"CHATD_REGISTRATIONS", "CHATD_REGISTRATION"}, // a letter more
+		{"JWT_SECRETS", "JWT_SECRET"},
+		{"CHATD_TRUSTED_PROXY", "CHATD_TRUSTED_PROXIES"}, // within a fifth of a long name
+		{"CHATD_MAX_ANSWER", "CHATD_MAX_ANSWER_BYTES"},   // words more at the end
+		{"OPENAI_KEY", "OPENAI_API_KEY"},                 // a word left out
+		{"OPENAI_API_SECRET_KEY", "OPENAI_API_KEY"},      // a word added
+		{"MONGODB_FOO", ""},                              // a word of its own
+		{"CHATD_NO_SUCH_THING", ""},
+		{"JWT_KEY", ""}, // no JWT_ name with KEY
+	} {
+		if got := closestName(tc.name, known); got != tc.want {
+			t.Errorf("closestName(%s) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestUnknownVariables(t *testing.T) {
 	t.Parallel()
 	read := namesRead(t)
