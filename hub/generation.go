@@ -288,16 +288,27 @@ func (g *generation) run(req llm.Request) {
 	h.log.Info("generation started", "generation", g.id, "user", g.msg.OwnerID, "connection", g.connID,
 		"conversation", g.msg.ConversationID, "message", g.msg.ID, "model", req.Model)
 	h.opts.Metrics.GenerationStarted(req.Model)
-	req.OnReasoning = g.onReasoning
-	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
-	if retry, ok := g.refit(req, err); ok {
-		res, err = h.opts.Model.Stream(g.ctx, retry, g.onDelta)
-		g.refitted(retry, err)
-	}
+	res, err := g.ask(req)
 	final, errBody := g.outcome(res, err)
 	final, errBody = g.finish(final, errBody)
 	h.record(g, final, errBody, time.Since(start))
 	h.maybeTitle(g, final)
+}
+
+// ask streams the answer from the model, fitting the prompt again when
+// the model finds it too long (refit.go). An answer that lost its
+// cluster lock before it ran (errLockLost) asks nothing.
+func (g *generation) ask(req llm.Request) (llm.Result, error) {
+	if cause := context.Cause(g.ctx); errors.Is(cause, errLockLost) {
+		return llm.Result{}, cause
+	}
+	req.OnReasoning = g.onReasoning
+	res, err := g.hub.opts.Model.Stream(g.ctx, req, g.onDelta)
+	if retry, ok := g.refit(req, err); ok {
+		res, err = g.hub.opts.Model.Stream(g.ctx, retry, g.onDelta)
+		g.refitted(retry, err)
+	}
+	return res, err
 }
 
 // outcome turns the stream's result into the message's final state.
@@ -324,6 +335,9 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		u.Status = persistence.StatusCancelled
 	case errors.Is(cause, errEndedElsewhere):
 		u.Status = persistence.StatusInterrupted // not stored: finish reports the stored state
+	case errors.Is(cause, errLockLost):
+		u.Status = persistence.StatusInterrupted
+		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: lockLostReason}
 	case errors.Is(cause, errShutdown):
 		u.Status = persistence.StatusInterrupted
 		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: persistence.RestartError}

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,6 +19,9 @@ type outbox struct {
 	ref  AnswerRef
 	conv *conv         // the answer's conversation (busDrained)
 	wake chan struct{} // buffered (1): frames wait
+	// unconfirmed: the lock was not found naming the answer once its row
+	// was stored (lockKept); the publisher checks it before the first frame.
+	unconfirmed bool
 
 	mu      sync.Mutex
 	frames  []*protocol.Frame
@@ -79,13 +83,14 @@ func (o *outbox) sent() {
 }
 
 // publishLocked starts publishing the answer c is about to run under the
-// cluster lock it took (nothing with one instance). c.mu is held; from
-// here on every frame delivered in c goes to the bus too, up to the done.
-func (h *Hub) publishLocked(c *conv) {
+// cluster lock it took (nothing with one instance); kept is lockKept's
+// answer. c.mu is held; from here on every frame delivered in c goes to
+// the bus too, up to the done.
+func (h *Hub) publishLocked(c *conv, kept bool) {
 	if c.lock == nil {
 		return
 	}
-	o := &outbox{ref: *c.lock, conv: c, wake: make(chan struct{}, 1)}
+	o := &outbox{ref: *c.lock, conv: c, wake: make(chan struct{}, 1), unconfirmed: !kept}
 	c.lock = nil
 	if h.spawnPublisher(o.ref, func() { h.publish(o) }) {
 		c.out = o
@@ -96,7 +101,7 @@ func (h *Hub) publishLocked(c *conv) {
 // tells the other instances the answer started after its first frame,
 // and releases the lock after the done frame.
 func (h *Hub) publish(o *outbox) {
-	p := &publisher{h: h, o: o}
+	p := &publisher{h: h, o: o, suspect: o.unconfirmed}
 	defer p.calls.release()
 	for {
 		select {
@@ -190,4 +195,44 @@ func (p *publisher) send(f *protocol.Frame) bool {
 func (h *Hub) owns(ctx context.Context, a AnswerRef) (bool, error) {
 	cur, held, err := h.bus.Running(ctx, a.ConversationID)
 	return held && cur == a, err
+}
+
+// errLockLost ends, before it goes upstream, an answer whose cluster lock
+// lockKept did not find naming it once its row was stored.
+var errLockLost = errors.New("the conversation's cluster lock was lost before the answer started")
+
+// lockLostReason is the error stored with such an answer.
+const lockLostReason = "This server stalled before the answer started and could not keep the conversation; nothing was asked of the model. Send it again."
+
+// lockKept reports whether the cluster lock taken for c's reserved answer
+// still names it, now that the answer's row is stored (true without a
+// lock: one instance). This instance may have stalled between taking the
+// lock and storing the row (its process or VM paused, the insert stuck
+// while it was cut off from the bus) for longer than its lease: another
+// instance then claimed the answer, found no row, told the followers
+// that it never started, released the lock, and may have started another
+// answer there since. The store fences an answer's writes only once a
+// claim stored its end, which takes the row: a claim made after this
+// check finds it, so only a lock lost before it is left to this check.
+// A bus that cannot say within busTimeout counts as lost too: nothing
+// says the answer still holds the lock. Such an answer is ended as
+// interrupted without going upstream (errLockLost), and its publisher
+// checks the lock before its first frame (outbox.unconfirmed).
+func (h *Hub) lockKept(ctx context.Context, c *conv) bool {
+	c.mu.Lock()
+	lock := c.lock
+	c.mu.Unlock()
+	if lock == nil {
+		return true
+	}
+	var owned bool
+	err := h.tryFew(context.WithoutCancel(ctx), "confirm the conversation lock", func(ctx context.Context) (err error) {
+		owned, err = h.owns(ctx, *lock)
+		return err
+	})
+	if err != nil || !owned {
+		h.log.Warn("the conversation's lock is not this answer's once its row was stored (this instance stalled, its lease expired): ending it unstarted",
+			"conversation", lock.ConversationID, "message", lock.MessageID, "err", err)
+	}
+	return err == nil && owned
 }

@@ -901,7 +901,8 @@ type origin struct {
 // startAnswer stores the streaming answer under user (and user first, in
 // the same write where the store allows, when newUser: a send), acks the
 // request, announces the new messages and starts the generation. Nothing
-// goes upstream before both are stored. The caller reserved c.
+// goes upstream before both are stored, nor unless the cluster lock still
+// names the answer then (lockKept). The caller reserved c.
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
 	user *persistence.Message, newUser bool, model modelChoice, from origin,
 ) (Result, error) {
@@ -928,13 +929,14 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
 	g.titled, g.src = conv.Title != "", src
+	kept := h.lockKept(ctx, c)
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 	if model.replaced != "" {
 		res.ReplacedModel, res.Model = model.replaced, model.id
 	}
 
 	c.mu.Lock()
-	h.publishLocked(c)
+	h.publishLocked(c, kept)
 	if from.sub != nil {
 		from.sub.Deliver(protocol.AckReplaced(from.frameID, res.ConversationID, res.UserMessageID, res.MessageID,
 			res.ReplacedModel, res.Model))
@@ -945,6 +947,9 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	c.endReservationLocked()
 	c.gen = g
 	haltLocked(c, g)
+	if !kept {
+		g.cancel(errLockLost)
+	}
 	h.work.Add(1)
 	c.mu.Unlock()
 	if from.announce != nil {
