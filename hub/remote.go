@@ -192,16 +192,17 @@ func (h *Hub) runningElsewhere(ctx context.Context, convID, messageID string) *A
 	return &a
 }
 
-// mirrorLocked makes sure answer a is mirrored in c; c.mu is held.
+// mirrorLocked makes sure answer a is mirrored in c, or will be once the
+// answer running or mirrored in c ends (c.next); c.mu is held.
 func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 	switch {
-	case c.gen != nil || c.dead:
+	case c.dead, c.gen != nil && c.gen.msg.ID == a.MessageID:
 		return
 	case a.MessageID == c.ended:
 		// Its done reached the tabs here; its lock is still being
 		// released: mirrored again, it would be replayed to them whole.
 		return
-	case c.remote == nil:
+	case c.gen == nil && c.remote == nil:
 		ctx, cancel := context.WithCancel(h.base)
 		m := &mirror{h: h, conv: c, ref: a, cancel: cancel}
 		if h.spawn(&h.bg, func() { m.run(ctx) }) {
@@ -210,11 +211,16 @@ func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 		} else {
 			cancel()
 		}
-	case c.remote.ref.MessageID != a.MessageID:
+	case c.remote == nil || c.remote.ref.MessageID != a.MessageID:
+		// The previous one has not been seen ending yet; or a local
+		// answer still runs here, which the other instances took over
+		// while this one was cut off or paused (its end here waits for
+		// the store to refuse its text), so a started after it ended
+		// for them: mirrored when it ends here too (mirrorNextLocked).
 		if c.next != nil && c.next.MessageID != a.MessageID {
 			c.failNextLocked() // it ended unseen: it will not be mirrored
 		}
-		c.next = &a // the previous one has not been seen ending yet
+		c.next = &a
 	}
 }
 
