@@ -106,6 +106,12 @@ type Bus struct {
 	// leaveHook, set by tests, runs after each failed attempt of Close to
 	// delete the lease (deleteLease), before the pause that follows it.
 	leaveHook atomic.Pointer[func(err error)]
+	// answersHook, set by tests, runs in checkAnswers once the answer
+	// stream was found gone, before it is set up again.
+	answersHook atomic.Pointer[func()]
+	// answersGone says checkAnswers found the answer stream gone and has
+	// not set it up again yet (Health fails meanwhile).
+	answersGone atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -319,7 +325,8 @@ func (b *Bus) handler() hub.BusHandler {
 }
 
 // Health implements hub.Bus: nil when connected (or lost for less than
-// OutageGrace), provisioned, and this instance's lease renewed within LeaseTTL.
+// OutageGrace), provisioned, this instance's lease renewed within
+// LeaseTTL, and the answer stream not found gone (checkAnswers).
 func (b *Bus) Health(context.Context) error {
 	if err := b.state(); err != nil {
 		return err
@@ -327,7 +334,7 @@ func (b *Bus) Health(context.Context) error {
 	if age := b.lease.sinceRenewed(); age > b.opts.LeaseTTL {
 		return fmt.Errorf("natsbus: %w: lease of %s not renewed for %s", hub.ErrBusUnavailable, b.id, age.Round(time.Millisecond))
 	}
-	return nil
+	return b.answersErr()
 }
 
 // Instances is how many instances of the cluster hold a live lease, this

@@ -183,12 +183,22 @@ func (f *follow) catchUp(ctx context.Context, upTo uint64) bool {
 }
 
 // checkTail asks the leader for the answer's last stored frame and reads
-// what this follow has not delivered.
+// what this follow has not delivered. A last frame stored before the
+// position this follow read up to means the stream was made again (lost
+// and set up again: checkAnswers, relostLeases), its positions starting
+// again from 1: it is read from its start, else the frames stored there
+// since, the done above all, were never found and the follow never ended.
 func (f *follow) checkTail(ctx context.Context) {
-	n, _, err := f.b.lastNumber(ctx, f.stream, f.subj)
-	if err == nil && n >= f.next {
-		f.catchUp(ctx, 0)
+	n, seq, err := f.b.lastNumber(ctx, f.stream, f.subj)
+	if err != nil || n < f.next {
+		return
 	}
+	if seq < f.pos {
+		f.b.log.Warn("the answer stream was made again; reading a followed answer from its start",
+			slog.String("message", f.a.MessageID))
+		f.pos = 0
+	}
+	f.catchUp(ctx, 0)
 }
 
 // deliver hands the frame to fn unless its number was delivered already.

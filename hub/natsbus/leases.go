@@ -642,6 +642,7 @@ func (b *Bus) judgeLoop(ctx context.Context) {
 	b.everyRenewal(ctx, func() {
 		b.checkWatchers(ctx)
 		b.checkEvents(ctx)
+		b.checkAnswers(ctx)
 		b.reportOrphans()
 	})
 }
