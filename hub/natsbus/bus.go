@@ -142,6 +142,7 @@ func New(opts Options) (*Bus, error) {
 	b.asyncLog = lograte.Logger(b.log)
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
+	b.lease.host = opts.clock
 	b.locks = newLockView(b.lease)
 	nc, err := nats.Connect(strings.Join(opts.URLs, ","), b.natsOptions()...)
 	if err != nil {
@@ -326,13 +327,17 @@ func (b *Bus) handler() hub.BusHandler {
 
 // Health implements hub.Bus: nil when connected (or lost for less than
 // OutageGrace), provisioned, this instance's lease renewed within
-// LeaseTTL, and the answer stream not found gone (checkAnswers).
+// LeaseTTL and seen in its bucket (the NATS servers' time is known:
+// natsNow), and the answer stream not found gone (checkAnswers).
 func (b *Bus) Health(context.Context) error {
 	if err := b.state(); err != nil {
 		return err
 	}
 	if age := b.lease.sinceRenewed(); age > b.opts.LeaseTTL {
 		return fmt.Errorf("natsbus: %w: lease of %s not renewed for %s", hub.ErrBusUnavailable, b.id, age.Round(time.Millisecond))
+	}
+	if _, known := b.lease.natsNow(); !known {
+		return fmt.Errorf("natsbus: %w: the lease of %s not seen in its bucket yet", hub.ErrBusUnavailable, b.id)
 	}
 	return b.answersErr()
 }

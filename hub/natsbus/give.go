@@ -33,7 +33,11 @@ func (l *Limits) giveToken(ctx context.Context, key string, perMinute int, burst
 		if val == nil {
 			return nil, false, nil // expired: full
 		}
-		s, err := refilled(val, l.b.opts.clock(), rate, burst)
+		now, known := l.b.lease.natsNow()
+		if !known {
+			return nil, false, errNoNATSTime
+		}
+		s, err := refilled(val, now, rate, burst)
 		if err != nil {
 			return nil, false, err
 		}

@@ -1,9 +1,12 @@
 package natsbus
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
+
+	"chatd/hub"
 )
 
 // The leases are judged by the Created time of their entries, which the
@@ -46,6 +49,9 @@ type ownRenewal struct {
 	answered bool      // acked and failed are set
 	failed   bool      // the write failed (it may have landed all the same)
 	created  time.Time // the stream's time of the entry (zero until delivered)
+	// hostSent and hostAcked are sent and acked by the host clock the
+	// limits read (leaseView.host), for natsNow.
+	hostSent, hostAcked time.Time
 }
 
 // streamPoint is an entry of the leases stream: its revision and time.
@@ -67,7 +73,7 @@ func (v *leaseView) stepTolerance(between time.Duration) time.Duration {
 func (v *leaseView) sending(stamp time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.renewals = append(v.renewals, &ownRenewal{stamp: stamp, sent: v.clock()})
+	v.renewals = append(v.renewals, &ownRenewal{stamp: stamp, sent: v.clock(), hostSent: v.host()})
 	if n := len(v.renewals); n > keptRenewals {
 		v.renewals = slices.Delete(v.renewals, 0, n-keptRenewals)
 	}
@@ -95,7 +101,7 @@ func (v *leaseView) answered(stamp time.Time, failed bool) time.Duration {
 	if r == nil || r.answered {
 		return 0
 	}
-	r.answered, r.acked, r.failed = true, v.clock(), failed
+	r.answered, r.acked, r.failed, r.hostAcked = true, v.clock(), failed, v.host()
 	if r.created.IsZero() {
 		return 0
 	}
@@ -133,6 +139,7 @@ func (v *leaseView) landed(r *ownRenewal) time.Duration {
 		v.advance(r.created)
 		return 0
 	}
+	v.measureNATS(r)
 	ref := v.ref
 	v.ref = r
 	if ref != nil {
@@ -211,3 +218,43 @@ func (v *leaseView) clockSteps() int {
 	defer v.mu.Unlock()
 	return int(v.steps)
 }
+
+// natsNow is this instance's estimate of the NATS servers' time: its
+// host clock moved by what the leases stream's clock was ahead of it at
+// its renewals (measureNATS), so within a round trip of it whatever the
+// host's clock says; false before its first renewal landed (Health
+// fails until then). The
+// cluster-wide token buckets and windows (Limits, Windows) are judged by
+// it: by the hosts' clocks, the instance behind set a bucket's last
+// refill back to its own time, and the next take on the instance ahead
+// refilled the whole gap, so with clocks apart by more than a bucket's
+// key lives (a minute) or a window lasts, the limits were the
+// instance's own. The NATS servers' clocks agree (docs/scale.md,
+// "Clocks").
+func (v *leaseView) natsNow() (time.Time, bool) {
+	v.mu.Lock()
+	off, ok := v.natsOffset, v.natsKnown
+	v.mu.Unlock()
+	return v.host().Add(off), ok
+}
+
+// measureNATS moves the offset natsNow adds to the host clock by what
+// renewal r, landed, says of it: the leader stamped it between the
+// moment it was sent and the moment its answer came, so the offset is at
+// least created less the latter (lo) and at most created less the former
+// (hi). It takes the greatest lo seen, so it never goes back (else the
+// estimate went back and forth by up to a round trip at each renewal,
+// and a window's wait said by one take could end before the next one's
+// time reached it), unless it is past hi (a NATS clock stepped back, or
+// the host's ran faster): then lo; v.mu is held.
+func (v *leaseView) measureNATS(r *ownRenewal) {
+	lo, hi := r.created.Sub(r.hostAcked), r.created.Sub(r.hostSent)
+	if !v.natsKnown || v.natsOffset > hi {
+		v.natsOffset = lo
+	}
+	v.natsOffset, v.natsKnown = max(v.natsOffset, lo), true
+}
+
+// errNoNATSTime refuses a cluster-wide limit before this instance knows
+// the NATS servers' time (natsNow): the instance's own limit holds.
+var errNoNATSTime = fmt.Errorf("natsbus: %w: the NATS servers' time is not known yet (no lease renewal landed)", hub.ErrBusUnavailable)

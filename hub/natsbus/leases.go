@@ -57,6 +57,12 @@ type leaseView struct {
 	renewedAt   time.Time            // local time of the last successful renewal
 	failed      bool                 // the last renewal failed
 	clock       func() time.Time     // this host's time (time.Now; tests set it)
+	// host is this host's clock as the limits read it (Options.clock),
+	// natsOffset how far the leases stream's clock was ahead of it at the
+	// last renewal landed (natsNow).
+	host       func() time.Time
+	natsOffset time.Duration
+	natsKnown  bool
 	// renewals are this instance's latest renewals (at most keptRenewals),
 	// the last one landed and judged is ref, newest the newest entry of
 	// the stream delivered in this pass: see leaseclock.go.
@@ -93,7 +99,7 @@ func newLeaseView(self string, ttl time.Duration, keys SessionKeys, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease), clock: time.Now,
+	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease), clock: time.Now, host: time.Now,
 		noticed: make(map[string]time.Time), bad: newBadValues(log, "leases"), badRead: newBadValues(log, "leases")}
 }
 

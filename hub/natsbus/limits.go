@@ -261,7 +261,11 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 	ok := false
 	var wait time.Duration
 	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.sends }, key, func(val []byte) ([]byte, bool, error) {
-		s, err := refilled(val, l.b.opts.clock(), rate, burst)
+		now, known := l.b.lease.natsNow()
+		if !known {
+			return nil, false, errNoNATSTime
+		}
+		s, err := refilled(val, now, rate, burst)
 		if err != nil {
 			return nil, false, err
 		}
@@ -277,7 +281,9 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 }
 
 // refilled decodes a bucket of chatd_sends (nil: a full one) and adds the
-// tokens earned up to now.
+// tokens earned up to now, the NATS servers' time as this instance
+// estimates it (natsNow), which Last is written in too: the hosts'
+// clocks may be minutes apart, the estimates only by a round trip.
 func refilled(val []byte, now time.Time, rate, burst float64) (sendBucket, error) {
 	s := sendBucket{Tokens: burst, Last: now}
 	if val == nil {
@@ -286,15 +292,16 @@ func refilled(val []byte, now time.Time, rate, burst float64) (sendBucket, error
 	if err := json.Unmarshal(val, &s); err != nil {
 		return s, fmt.Errorf("decode send bucket: %w", err)
 	}
-	// Last never goes back: an instance whose clock is behind the
+	// Last never goes back: an instance whose estimate is behind the
 	// one that wrote it adds nothing and leaves it, so that the
 	// refill counts each moment once, whichever instances the
-	// requests alternate between (taken back, every skew was
-	// refilled again by the next take on the clock ahead). Only a
+	// requests alternate between (taken back, every difference was
+	// refilled again by the next take on the one ahead). Only a
 	// Last further ahead than a key of the bucket lives unwritten
-	// (sendsAge) comes from a clock far off: it is taken back to
-	// now, else this instance would refill nothing until its own
-	// clock reached it (or the key expired after its last take).
+	// (sendsAge) comes from a clock far off (a version that wrote
+	// its host's time): it is taken back to now, else this instance
+	// would refill nothing until its own time reached it (or the key
+	// expired after its last take).
 	switch {
 	case s.Last.Sub(now) > sendsAge:
 		s.Last = now

@@ -2,11 +2,11 @@ package natsbus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,56 +17,62 @@ import (
 
 // TestLimitsAcrossSkewedClocks: requests alternating between two
 // instances whose clocks differ (round-robin balancing does that by
-// itself) get no more than the limit. For the token buckets, an instance
-// whose clock is behind set the bucket's last refill back to its own
-// time, and the next take on the instance ahead refilled the whole skew
-// again: with a skew of a minute, every take passed. For the windows of
-// failed logins, it took the window the other instance started as ended
-// (begun in its future) and started a new one, losing the other's count.
+// itself) get no more than the limit, whatever the skew: the buckets and
+// windows are judged by the NATS servers' time. By the hosts' clocks, an
+// instance whose clock is behind set a token bucket's last refill back
+// to its own time, and the next take on the instance ahead refilled the
+// whole skew again: with a skew of a minute every take passed, and past a
+// minute (how long a bucket's key lives) as well once that was bounded.
+// A failed-login window another instance started was taken as ended
+// (begun in its future), and past the window's length (a 20-minute skew,
+// a 15-minute window) every failed login passed.
 func TestLimitsAcrossSkewedClocks(t *testing.T) {
 	t.Parallel()
 	c := startNATS(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ahead, _ := newBusWith(t, c, Options{InstanceID: "skew-ahead", LeaseTTL: 2 * time.Second,
-		clock: func() time.Time { return time.Now().Add(time.Minute) }})
-	behind, _ := newBus(t, c, "skew-behind", 2*time.Second)
-	waitHealthy(t, ctx, ahead, behind)
+	for _, skew := range []time.Duration{time.Minute, 2 * time.Minute, 20 * time.Minute} {
+		ahead, _ := newBusWith(t, c, Options{InstanceID: "skew-ahead-" + skew.String(), LeaseTTL: 2 * time.Second,
+			clock: func() time.Time { return time.Now().Add(skew) }})
+		behind, _ := newBus(t, c, "skew-behind-"+skew.String(), 2*time.Second)
+		waitHealthy(t, ctx, ahead, behind)
+		user := "u-skew-" + skew.String()
 
-	tests := []struct {
-		name string
-		take func(b *Bus) (bool, error)
-		// allowed is the limit, plus one token for a bucket (the test
-		// takes well under a second, which refills less than one).
-		allowed int
-	}{
-		{"budget", func(b *Bus) (bool, error) {
-			_, ok, err := b.Limits().TakeBudget(ctx, "conversations", "u-skew", 6) // a burst of 6
-			return ok, err
-		}, 7},
-		{"sends", func(b *Bus) (bool, error) { return b.Limits().TakeSend(ctx, "u-skew", 8) }, 3}, // a burst of 2
-		{"failed logins", func(b *Bus) (bool, error) {
-			_, ok, err := b.Windows().Take(ctx, "login-account:skew@example.com", 3, 15*time.Minute)
-			return ok, err
-		}, 3},
-	}
-	for _, tt := range tests {
-		passed := 0
-		for i := range 20 {
-			b := ahead
-			if i%2 == 1 {
-				b = behind
-			}
-			ok, err := tt.take(b)
-			if err != nil {
-				t.Fatalf("%s: take %d: %v", tt.name, i, err)
-			}
-			if ok {
-				passed++
-			}
+		tests := []struct {
+			name string
+			take func(b *Bus) (bool, error)
+			// allowed is the limit, plus one token for a bucket (the test
+			// takes well under a second, which refills less than one).
+			allowed int
+		}{
+			{"budget", func(b *Bus) (bool, error) {
+				_, ok, err := b.Limits().TakeBudget(ctx, "conversations", user, 6) // a burst of 6
+				return ok, err
+			}, 7},
+			{"sends", func(b *Bus) (bool, error) { return b.Limits().TakeSend(ctx, user, 8) }, 3}, // a burst of 2
+			{"failed logins", func(b *Bus) (bool, error) {
+				_, ok, err := b.Windows().Take(ctx, "login-account:"+user+"@example.com", 3, 15*time.Minute)
+				return ok, err
+			}, 3},
 		}
-		if passed > tt.allowed {
-			t.Errorf("%s: %d of 20 takes passed across two instances, want at most %d", tt.name, passed, tt.allowed)
+		for _, tt := range tests {
+			passed := 0
+			for i := range 20 {
+				b := ahead
+				if i%2 == 1 {
+					b = behind
+				}
+				ok, err := tt.take(b)
+				if err != nil {
+					t.Fatalf("skew %s, %s: take %d: %v", skew, tt.name, i, err)
+				}
+				if ok {
+					passed++
+				}
+			}
+			if passed > tt.allowed {
+				t.Errorf("skew %s, %s: %d of 20 takes passed across two instances, want at most %d", skew, tt.name, passed, tt.allowed)
+			}
 		}
 	}
 }
@@ -106,26 +112,24 @@ func TestConnCountsOfANewInstance(t *testing.T) {
 	}
 }
 
-// TestTokenBucketAfterAClockFarAhead: a token bucket last written by an
-// instance whose clock is far ahead (a wrong clock, off by an hour) still
-// refills on an instance with the right time. Its last refill was kept
-// (the refill never goes back), and the instance behind refilled nothing
-// until its own clock reached it: a user served there was refused until
-// the bucket's key expired after its last successful take.
+// TestTokenBucketAfterAClockFarAhead: a token bucket taken from by an
+// instance whose clock is far ahead (a wrong clock, off by an hour)
+// refills on an instance with the right time as time passes (here its
+// last refill put back a minute). By the hosts' clocks its last refill
+// was an hour ahead, and the instance behind refilled nothing until its
+// own clock reached it.
 func TestTokenBucketAfterAClockFarAhead(t *testing.T) {
 	t.Parallel()
 	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var behindNow atomic.Int64
-	behindNow.Store(time.Now().UnixNano())
 	ahead, _ := newBusWith(t, c, Options{InstanceID: "far-ahead", LeaseTTL: 2 * time.Second,
 		clock: func() time.Time { return time.Now().Add(time.Hour) }})
-	behind, _ := newBusWith(t, c, Options{InstanceID: "far-behind", LeaseTTL: 2 * time.Second,
-		clock: func() time.Time { return time.Unix(0, behindNow.Load()) }})
+	behind, _ := newBus(t, c, "far-behind", 2*time.Second)
 	waitHealthy(t, ctx, ahead, behind)
 
 	const perMinute = 6 // a burst of 6, refilled in a minute
+	key := token("conversations:u-far")
 	take := func(b *Bus) bool {
 		t.Helper()
 		_, ok, err := b.Limits().TakeBudget(ctx, "conversations", "u-far", perMinute)
@@ -134,18 +138,41 @@ func TestTokenBucketAfterAClockFarAhead(t *testing.T) {
 		}
 		return ok
 	}
-	if !take(ahead) {
-		t.Fatal("the first take was refused")
-	}
-	for i := range perMinute - 1 {
-		if !take(behind) {
-			t.Fatalf("take %d of the burst refused", i+2)
+	// moveLast moves the bucket's last refill (time passing, played).
+	moveLast := func(last func(time.Time) time.Time) {
+		t.Helper()
+		kv := behind.res.Load().sends
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s sendBucket
+		if err := json.Unmarshal(e.Value(), &s); err != nil {
+			t.Fatal(err)
+		}
+		s.Last = last(s.Last)
+		val, _ := json.Marshal(s)
+		if _, err := kv.Update(ctx, key, val, e.Revision()); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if take(behind) {
-		t.Fatal("a take past the burst passed")
+	spend := func() {
+		t.Helper()
+		for i := range perMinute {
+			if !take(behind) {
+				t.Fatalf("take %d of the burst refused", i+1)
+			}
+		}
+		if take(behind) || take(ahead) {
+			t.Fatal("a take past the burst passed")
+		}
 	}
-	behindNow.Add(int64(time.Minute)) // a minute later on the instance with the right time: refilled
+	if !take(ahead) || !take(behind) {
+		t.Fatal("the first takes were refused")
+	}
+	moveLast(func(l time.Time) time.Time { return l.Add(-time.Minute) }) // a minute later: refilled
+	spend()
+	moveLast(func(l time.Time) time.Time { return l.Add(-time.Minute) })
 	if !take(behind) {
 		t.Fatal("a take a minute after the burst was spent was refused: the bucket did not refill")
 	}

@@ -94,9 +94,10 @@ type Options struct {
 	// eventAckWait is how long the events stream's acknowledgement of a
 	// user event is waited for; eventAckTimeout unless a test sets it.
 	eventAckWait time.Duration
-	// clock tells the time of the cluster-wide token buckets (Limits) and
-	// windows (Windows); time.Now unless a test sets it (another host's
-	// clock, skewed).
+	// clock is this host's clock, which the time of the cluster-wide
+	// token buckets (Limits) and windows (Windows) is told by, moved to
+	// the NATS servers' time (leaseView.natsNow); time.Now unless a test
+	// sets it (another host's clock, skewed).
 	clock func() time.Time
 	// connsSweepEvery is how often a round of the sweep of dead
 	// instances' connection counts runs, and connsSweepPage how many

@@ -94,16 +94,21 @@ func (w *Windows) Take(ctx context.Context, key string, max int, length time.Dur
 	var wait time.Duration
 	ok := w.bucket() == nil // no cluster-wide window: the instance's own holds
 	err := w.update(ctx, key, func(c *eventWindow, now time.Time) bool {
-		// A window another instance started is current for an instance
-		// whose clock is behind that one's; only a start more than a
-		// window ahead (a clock far off) begins a new one. Taken as
-		// ended, it lost the other instance's count as soon as the
-		// instances' clocks differed at all.
+		// Times are the NATS servers' as each instance estimates them
+		// (natsNow), so the hosts' clocks do not matter. A window
+		// another instance started is current for an instance whose
+		// estimate is behind that one's; only a start more than a
+		// window ahead (a version that wrote its host's time, far off)
+		// begins a new one. Taken as ended, it lost the other
+		// instance's count as soon as the estimates differed at all.
 		if now.Sub(c.Start) >= length || c.Start.Sub(now) > length {
 			*c = eventWindow{Start: now} // ended (or from a clock far ahead)
 		}
 		if ok = c.Count < max; !ok {
-			wait = c.Start.Add(length).Sub(now)
+			// Another instance's estimate of NATS time that began it
+			// may be ahead of this one's by a round trip: never more
+			// than the window.
+			wait = min(c.Start.Add(length).Sub(now), length)
 			return false
 		}
 		c.Count++
@@ -144,7 +149,10 @@ func (w *Windows) cas(ctx context.Context, key string, change func(val []byte) (
 // writes it back if change returns true.
 func (w *Windows) update(ctx context.Context, key string, change func(c *eventWindow, now time.Time) bool) error {
 	return w.cas(ctx, key, func(val []byte) ([]byte, bool, error) {
-		now := w.b.opts.clock()
+		now, known := w.b.lease.natsNow()
+		if !known {
+			return nil, false, errNoNATSTime
+		}
 		c := eventWindow{Start: now}
 		if val != nil {
 			if err := json.Unmarshal(val, &c); err != nil {
