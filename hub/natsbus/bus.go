@@ -48,6 +48,7 @@ type Bus struct {
 	live     *liveFrames // the follows here, each subscribed to its answer's frames
 	replies  *replyMux   // answers of direct gets
 	pubs     *publishers // numbering of the answers published here
+	held     *heldLocks  // the conversation locks held here
 	// reconnects tells the frames in flight that the connection came back.
 	reconnects reconnects
 	tally      *connTally // the connections held here per user (Limits)
@@ -136,7 +137,7 @@ func New(opts Options) (*Bus, error) {
 	}
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
-		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
+		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), held: newHeldLocks(), tally: newConnTally(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + ".",
 		eventsRestart: make(chan eventsStream, 1), closed: make(chan struct{}), out: newOutbox()}
 	b.asyncLog = lograte.Logger(b.log)

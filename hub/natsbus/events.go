@@ -119,6 +119,7 @@ func (b *Bus) checkEvents(ctx context.Context) {
 		// (also when another instance set JetStream up again, so that
 		// this one never ran relostLeases): they are written again.
 		b.tally.allLost()
+		b.held.lost() // the locks too (relock)
 		b.eventsNow = eventsStream{name: cur.name, created: created}
 		select {
 		case b.eventsRestart <- b.eventsNow:

@@ -649,6 +649,7 @@ func (b *Bus) judgeLoop(ctx context.Context) {
 		b.checkWatchers(ctx)
 		b.checkEvents(ctx)
 		b.checkAnswers(ctx)
+		b.relock(ctx)
 		b.reportOrphans()
 	})
 }
@@ -718,6 +719,7 @@ func (b *Bus) relostLeases(ctx context.Context) {
 	}
 	b.res.Store(res)
 	b.tally.allLost() // the counts of users whose connections did not change meanwhile too
+	b.held.lost()     // put back by the next judging round (relock)
 	for _, w := range b.watchers {
 		w.delivered.Store(0)
 		select {

@@ -51,6 +51,7 @@ func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, erro
 		}
 		_, err := kv.Create(ctx, key, val)
 		if err == nil {
+			b.held.add(a)
 			return a, nil
 		}
 		if !errorsIsKV(err) {
@@ -91,11 +92,12 @@ func (b *Bus) readLock(ctx context.Context, kv jetstream.KeyValue, key string) (
 
 // Release implements hub.Bus: compare-and-delete by revision. The
 // publishing state of a (its numbering, its acknowledgement subscription)
-// is dropped first, whatever the lock and the connection: the hub
+// and the record of its lock held here (heldLocks) are dropped first, whatever the lock and the connection: the hub
 // publishes nothing more for a, whose done was published or which another
 // instance claimed.
 func (b *Bus) Release(ctx context.Context, a hub.AnswerRef) error {
 	b.pubs.forget(a.MessageID)
+	b.held.remove(a)
 	if err := b.usable(); err != nil {
 		return err
 	}
@@ -162,6 +164,7 @@ func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, e
 	if found && holder == mine {
 		// An earlier attempt won it; its reply was lost (see hub.Bus.Claim).
 		b.pubs.resume(orphan.MessageID)
+		b.held.add(mine)
 		return mine, nil
 	}
 	if !found || holder != orphan {
@@ -184,5 +187,6 @@ func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, e
 		return hub.AnswerRef{}, unavailable("claim "+orphan.MessageID, err)
 	}
 	b.pubs.resume(orphan.MessageID) // its frames continue the dead instance's numbering
+	b.held.add(mine)
 	return mine, nil
 }
