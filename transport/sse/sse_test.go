@@ -488,26 +488,66 @@ func TestStreamsEndAtLogout(t *testing.T) {
 	}
 }
 
-// TestSlowStreamEndsWithoutClosed: a stream closed for a client too slow
-// to take its frames ends without a closed event (its queue is dropped; it
-// resumes with Last-Event-ID).
-func TestSlowStreamEndsWithoutClosed(t *testing.T) {
+// TestFullQueueEndsWithClosed: a stream whose queue filled up (its client
+// read too slowly) ends, once the client reads again, with the closed
+// event 4408 a WebSocket's close frame would carry, the frames still
+// queued dropped; the client reconnects and resumes, as after a network
+// cut but without taking it for one. Before, it ended without a closed
+// event, and the web client checked its token and counted the end
+// towards "Offline" at each one.
+func TestFullQueueEndsWithClosed(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, sse.Options{}, false)
-	res := s.request("u", "GET", "/api/events", "")
-	r := bufio.NewReader(res.Body)
-	s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
-	for _, sub := range s.hub.Subscribers("u") {
-		sub.Close(protocol.CloseSlowClient, "too slow")
+	metrics := &slowCount{slow: make(chan string, 4)}
+	s := newServer(t, sse.Options{QueueSize: 8, WriteTimeout: testTimeout, Metrics: metrics}, true)
+	conv, msg := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "u", msg)
+	conn := dialSmall(t, strings.TrimPrefix(s.srv.URL, "http://"))
+	fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: chatd\r\nAuthorization: Bearer token-u\r\n\r\n")
+	br := bufio.NewReaderSize(conn, 512)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("response %v %v", res, err)
 	}
+	s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	// The client reads no more: the frames fill the socket buffers, then
+	// the queue.
+	text := strings.Repeat("x", 16<<10)
+	const frames = 200
+	for i := range frames {
+		s.hub.DeliverAll("u", protocol.Delta(conv, msg, int64(i+1)*int64(len(text)), text))
+	}
+	select {
+	case got := <-metrics.slow:
+		if got != "queue_full" {
+			t.Fatalf("closed for %q, want queue_full", got)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the queue never filled")
+	}
+	r := bufio.NewReader(res.Body)
+	want := `{"type":"closed","closeCode":4408,"reason":"too slow: send queue full; reconnect and resume"}`
+	deltas := 0
 	for {
 		ev, err := readEvent(t, r)
-		if err == io.EOF {
-			return
+		if err != nil {
+			t.Fatalf("after %d deltas: %v, want the closed event", deltas, err)
 		}
-		if err != nil || ev.name == "closed" {
-			t.Fatalf("event %+v, %v; want the end of the stream", ev, err)
+		if ev.name == "closed" {
+			if ev.data != want {
+				t.Fatalf("closed %s, want %s", ev.data, want)
+			}
+			break
 		}
+		if ev.name != "delta" {
+			t.Fatalf("event %+v", ev)
+		}
+		deltas++
+	}
+	if deltas >= frames {
+		t.Fatalf("%d deltas before the closed event: the queued frames were not dropped", deltas)
+	}
+	if _, err := readEvent(t, r); err != io.EOF {
+		t.Fatalf("stream still open after closed: %v", err)
 	}
 }
 

@@ -72,10 +72,14 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 	queued := s.queue.Push(f)
 	s.mu.Unlock()
-	if !queued && s.shut(protocol.CloseSlowClient, "too slow") {
+	if !queued && s.shut(protocol.CloseSlowClient, ReasonQueueFull) {
 		s.metrics.SlowClientDisconnected(slow.QueueFull)
 	}
 }
+
+// ReasonQueueFull is the reason of the closed event that ends a stream
+// whose queue filled up (code 4408), as a WebSocket's close frame says it.
+const ReasonQueueFull = "too slow: send queue full; reconnect and resume"
 
 // reasonWriteTimeout is why a stream whose write outlived WriteTimeout
 // was closed.
@@ -135,6 +139,14 @@ func (s *stream) shut(code protocol.CloseCode, reason string) bool {
 // them.
 func (s *stream) drains() bool {
 	return s.code == protocol.CloseGoingAway || s.code == protocol.CloseUnauthorized
+}
+
+// says reports whether the stream ends with a closed event: when it drains,
+// and when its queue filled up (its frames are dropped, the client reconnects
+// and resumes as after a WebSocket's 4408), not when a write timed out (the
+// client stopped reading: nothing more reaches it).
+func (s *stream) says() bool {
+	return s.drains() || (s.code == protocol.CloseSlowClient && s.reason != reasonWriteTimeout)
 }
 
 func connID(sub hub.Subscriber) string {
@@ -350,11 +362,14 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 		return comment(began, ": keep-alive\n\n")
 	}
 	// end writes, when the stream drains, what was queued before it was
-	// closed and the closed event, all within one WriteTimeout.
+	// closed, and when it says why it ends, the closed event, all within
+	// one WriteTimeout.
 	end := func() {
-		if s.drains() {
+		if s.says() {
 			deadline()
-			drain(w, s, last)
+			if s.drains() {
+				drain(w, s, last)
+			}
 			// Why it ends, as a WebSocket's close frame says it: a client
 			// told "account deleted" forgets the user's drafts.
 			_ = writeEvent(w, protocol.Closed(s.code, s.reason))

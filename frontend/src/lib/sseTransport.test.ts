@@ -436,9 +436,9 @@ describe('SSETransport', () => {
     rand.mockRestore();
   });
 
-  it('streams the server ends at once with closed 4408 (a resume that never fits its queue) are opened again with a growing backoff', async () => {
+  it('streams the server ends at once with closed 4408 (a resume that never fits its queue) are opened again with a growing backoff of their own, as a WebSocket closed so: no token check, never offline', async () => {
     const resume = { messageId: 'm1', lastSeq: 0 };
-    const { t, events, last } = setup({ resume });
+    const { t, events, last, statuses, checkAuth, handlers } = setup({ resume });
     onTestFinished(() => t.stop());
     await openStream(t, last);
     for (let i = 1; i <= 5; i++) {
@@ -453,6 +453,14 @@ describe('SSETransport', () => {
       last().stream();
       await settle();
     }
+    expect(checkAuth).not.toHaveBeenCalled(); // a full queue says nothing of the token
+    expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
+    expect(handlers.reconnected).toHaveBeenCalledTimes(5); // each reopen catches up
+    last().end(); // a cut after them: its own count, from the start
+    await settle();
+    expect(checkAuth).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(7);
   });
 
   it('a 401 on opening is left to the API client', async () => {

@@ -10,10 +10,12 @@
 // open, so no user frame falls between the two. A stream the server ends
 // because the session did (logout, the account deleted) says so in a last
 // closed event (4401 and its reason, as a WebSocket's close): sign-in
-// follows at once. When a stream ends otherwise (shutdown, a full queue, a
-// network cut) the token is checked with /api/auth/me and the stream is
-// opened again with backoff, resuming the streaming answer by messageId +
-// lastSeq (+ lastReasoningSeq).
+// follows at once. A stream ended for a full queue (closed 4408) or a
+// shutdown (closed 1001) is opened again with a backoff of its own, as a
+// WebSocket closed so is. When a stream ends otherwise (a network cut) the
+// token is checked with /api/auth/me and the stream is opened again with
+// backoff, resuming the streaming answer by messageId + lastSeq
+// (+ lastReasoningSeq).
 //
 // Sends and regenerations are POSTs that stream their own frames too; a frame
 // that arrives on both streams is applied once by the store (seq rules for
@@ -178,6 +180,13 @@ export class SSETransport implements Transport {
    */
   private refused: string | null = null;
   private failures = 0;
+  /**
+   * Streams ended with closed 4408 (too slow) in a row, as the WebSocket
+   * counts its closes: a resume whose catch-up cannot fit the server's
+   * queue is ended so again at each reopen. A stream open for stableAfterMs
+   * ends the run.
+   */
+  private slowCloses = 0;
   /** The link was said offline (past three failures): it stays so until a stream opens. */
   private offline = false;
   /** toldCrowded: the notice of too many connections was given since the last open stream. */
@@ -427,7 +436,7 @@ export class SSETransport implements Transport {
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
     this.current = null;
-    if (monotonic() - openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = 0;
+    if (monotonic() - openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = this.slowCloses = 0;
     if (s.closed?.closeCode === CloseCode.Unauthorized) {
       // The session ended (logout, account deleted): as a WebSocket's 4401.
       this.cut = true;
@@ -479,11 +488,20 @@ export class SSETransport implements Transport {
    * nothing of the token: no check (one per tab, all at once onto the
    * instances left), and the reopen is spread (goingAwayDelay); a token
    * revoked meanwhile is refused at the reopen, 401, and sign-in follows.
+   * A full queue (closed 4408) says nothing of the token or the network
+   * either: as the WebSocket's 4408, the reopen comes at once the first
+   * time, then backing off on a count of its own, never said offline.
    */
   private async ended(closed?: ClosedFrame): Promise<void> {
     this.cut = true;
     if (isGoingAway(closed?.closeCode)) {
       this.schedule(goingAwayDelay(this.lost()));
+      return;
+    }
+    if (closed?.closeCode === CloseCode.TooSlow) {
+      this.askRefusedAgain();
+      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+      this.schedule(backoffDelay(this.slowCloses++, 250), 'server');
       return;
     }
     this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
@@ -566,10 +584,7 @@ export class SSETransport implements Transport {
    * reason, as the server is up.
    */
   private lost(why?: string): number {
-    if (this.refused && this.target === null) {
-      this.target = this.refused;
-      this.refused = null;
-    }
+    this.askRefusedAgain();
     this.failures++;
     if (why !== undefined) {
       this.offline = false;
@@ -582,6 +597,14 @@ export class SSETransport implements Transport {
       this.handlers.status({ state: this.offline ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
     }
     return backoffDelay(this.failures - 1, 250, 15000);
+  }
+
+  /** askRefusedAgain makes the next stream follow again a conversation refused earlier, as after a cut. */
+  private askRefusedAgain(): void {
+    if (this.refused && this.target === null) {
+      this.target = this.refused;
+      this.refused = null;
+    }
   }
 
   private schedule(ms: number, wait: 'backoff' | 'server' = 'backoff'): void {
