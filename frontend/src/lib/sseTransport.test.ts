@@ -752,12 +752,14 @@ describe('SSETransport', () => {
     await settle();
     expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: TOO_MANY_CONNECTIONS_DETAIL });
     expect(vi.mocked(handlers.notify).mock.calls).toEqual([[TOO_MANY_CONNECTIONS_NOTICE]]);
-    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.advanceTimersByTimeAsync(9_999); // never before Retry-After
+    expect(events()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(5_001); // jittered up to half as long again
     expect(events()).toHaveLength(2);
     last().error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user');
     await settle();
     expect(handlers.notify).toHaveBeenCalledTimes(1); // once, not at each retry
-    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.advanceTimersByTimeAsync(15_000);
     last().error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many frames; slow down'); // another limit: its own words
     await settle();
     expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'Too many frames; slow down.' });
@@ -765,7 +767,7 @@ describe('SSETransport', () => {
     t.stop();
   });
 
-  it('a switch refused for too many open connections closes the old stream, whose slot the retry then takes, and catches up once it opens', async () => {
+  it('a switch refused for too many open connections closes the old stream and asks again at once in the slot it freed, with no notice, and catches up once it opens', async () => {
     const { t, events, handlers, statuses } = setup();
     t.start();
     t.subscribe('c1');
@@ -779,12 +781,14 @@ describe('SSETransport', () => {
     await settle();
     const second = events()[1]!;
     expect(second.url).toBe('/api/events?conversationId=c2');
+    const from = statuses.length;
     second.error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user'); // the old stream holds the last slot
     await settle();
     expect(first.aborted).toBe(true); // its slot freed for the retry
-    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: TOO_MANY_CONNECTIONS_DETAIL });
-    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.advanceTimersByTimeAsync(250); // not Retry-After: the slot is this tab's own
     expect(events()).toHaveLength(3);
+    expect(handlers.notify).not.toHaveBeenCalled(); // not too many tabs
+    expect(statuses.slice(from).map((s) => s.state)).toEqual([]); // no "Reconnecting…" for a switch
     const third = events()[2]!;
     expect(third.url).toBe('/api/events?conversationId=c2');
     third.stream();
@@ -794,6 +798,45 @@ describe('SSETransport', () => {
     expect(handlers.reconnected).toHaveBeenCalledTimes(1); // what the old stream would have carried is loaded again
     expect(third.aborted).toBe(false);
     t.stop();
+  });
+
+  it('a switch refused again after its old stream was closed is real crowding: the notice, and Retry-After with jitter; a stream that opens allows the quick retry again', async () => {
+    const rand = vi.spyOn(Math, 'random').mockReturnValue(1);
+    onTestFinished(() => rand.mockRestore());
+    const { t, events, handlers, statuses } = setup();
+    onTestFinished(() => t.stop());
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    events()[0]!.stream();
+    await settle();
+    t.unsubscribe('c1');
+    t.subscribe('c2');
+    await settle();
+    const crowded = () => events().at(-1)!.error(429, 'rate_limited', { 'Retry-After': '10' }, 'too many open connections for this user');
+    crowded();
+    await settle();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(3);
+    crowded(); // another tab took the slot: the user does have too many
+    await settle();
+    expect(vi.mocked(handlers.notify).mock.calls).toEqual([[TOO_MANY_CONNECTIONS_NOTICE]]);
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: TOO_MANY_CONNECTIONS_DETAIL });
+    await vi.advanceTimersByTimeAsync(14_999); // Retry-After, and half of it again at the most
+    expect(events()).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(events()).toHaveLength(4);
+    events().at(-1)!.stream();
+    await settle();
+    expect(statuses.at(-1)).toMatchObject({ state: 'connected', kind: 'sse' });
+    t.unsubscribe('c2');
+    t.subscribe('c1'); // a stream that opened allows one quick retry again
+    await settle();
+    crowded();
+    await settle();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(6);
+    expect(handlers.notify).toHaveBeenCalledTimes(1);
   });
 
   it('drop cuts the stream and the posts; the stream comes back resuming', async () => {

@@ -98,6 +98,13 @@ export interface SSEOptions {
 const STATUS_DETAIL = 'live updates via HTTP streaming';
 
 /**
+ * SWITCH_RETRY_MS is how long a switch refused for too many connections
+ * waits before it asks again, once its replaced stream was closed: time for
+ * the server to see that stream's connection go and free its slot.
+ */
+const SWITCH_RETRY_MS = 250;
+
+/**
  * monotonic is the clock a stream's silence is timed by: unlike Date.now(),
  * it is not stepped when the system clock is set (NTP, a user, a VM
  * restored), so a step back does not hide a dead stream for as long as the
@@ -187,6 +194,12 @@ export class SSETransport implements Transport {
    * ends the run.
    */
   private slowCloses = 0;
+  /**
+   * A switch refused for too many connections was asked again at once,
+   * once, its replaced stream closed to free the slot it held; a stream
+   * that opens allows it again.
+   */
+  private switchRetried = false;
   /** The link was said offline (past three failures): it stays so until a stream opens. */
   private offline = false;
   /** toldCrowded: the notice of too many connections was given since the last open stream. */
@@ -477,6 +490,7 @@ export class SSETransport implements Transport {
     this.everOpened = true;
     this.offline = false;
     this.toldCrowded = false;
+    this.switchRetried = false;
     this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
     if (again) this.handlers.reconnected();
   }
@@ -525,11 +539,22 @@ export class SSETransport implements Transport {
    * and every retry would be refused the same way. What it would have
    * carried meanwhile is caught up when the next stream opens (a refused
    * open is a cut: reconnected() loads the list and the open thread again).
+   * Closing it freed a slot of this tab's own: the switch is asked again at
+   * once (after SWITCH_RETRY_MS, for the server to see the old stream go),
+   * once, with no notice; the user has too many tabs only if that one is
+   * refused too. A real crowding waits Retry-After, jittered up to half as
+   * long again so that the tabs refused together do not come back together.
    */
   private rateLimited(err: ApiError): void {
     const crowded = err.message === TOO_MANY_STREAMS_MESSAGE;
     if (crowded) {
+      const freed = [...this.streams].some((old) => old.openedAt !== undefined);
       for (const old of this.streams) old.ctrl.abort();
+      if (freed && !this.switchRetried) {
+        this.switchRetried = true;
+        this.schedule(SWITCH_RETRY_MS, 'server');
+        return;
+      }
     }
     const detail = crowded ? TOO_MANY_CONNECTIONS_DETAIL : waitReason(err.message) || 'The server asked to wait.';
     this.handlers.status({ state: 'reconnecting', kind: 'sse', detail });
@@ -537,7 +562,8 @@ export class SSETransport implements Transport {
       this.toldCrowded = true;
       this.handlers.notify(TOO_MANY_CONNECTIONS_NOTICE);
     }
-    this.schedule((err.retryAfter ?? 10) * 1000, 'server');
+    const wait = (err.retryAfter ?? 10) * 1000;
+    this.schedule(crowded ? wait + (Math.random() * wait) / 2 : wait, 'server');
   }
 
   /** openFailed decides what follows a refused or failed GET /api/events. */
