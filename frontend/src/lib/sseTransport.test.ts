@@ -839,6 +839,36 @@ describe('SSETransport', () => {
     expect(handlers.notify).toHaveBeenCalledTimes(1);
   });
 
+  it.each([
+    ['account deleted', 'accountDeleted'],
+    ['signed out', undefined],
+  ])('a closed 4401 "%s" on the stream a switch is replacing asks for sign-in at once, saying why, and closes the new stream', async (reason, ended) => {
+    const { t, events, handlers, checkAuth } = setup();
+    onTestFinished(() => t.stop());
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    const first = events()[0]!;
+    first.stream();
+    await settle();
+    t.unsubscribe('c1');
+    t.subscribe('c2');
+    await settle();
+    const second = events()[1]!;
+    second.stream(); // registered before the logout: its own closed may come, or not
+    await settle();
+    first.frame({ type: 'closed', closeCode: 4401, reason }); // within the overlap
+    first.end();
+    await settle();
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+    expect(handlers.unauthorized).toHaveBeenCalledWith(ended);
+    expect(checkAuth).not.toHaveBeenCalled();
+    expect(second.aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(events()).toHaveLength(2);
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+  });
+
   it('drop cuts the stream and the posts; the stream comes back resuming', async () => {
     const { t, calls, events, last, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 8 } });
     await openStream(t, last);

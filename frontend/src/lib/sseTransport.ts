@@ -10,12 +10,12 @@
 // open, so no user frame falls between the two. A stream the server ends
 // because the session did (logout, the account deleted) says so in a last
 // closed event (4401 and its reason, as a WebSocket's close): sign-in
-// follows at once. A stream ended for a full queue (closed 4408) or a
-// shutdown (closed 1001) is opened again with a backoff of its own, as a
-// WebSocket closed so is. When a stream ends otherwise (a network cut) the
-// token is checked with /api/auth/me and the stream is opened again with
-// backoff, resuming the streaming answer by messageId + lastSeq
-// (+ lastReasoningSeq).
+// follows at once, also when it is the replaced stream that says so. A
+// stream ended for a full queue (closed 4408) or a shutdown (closed 1001)
+// is opened again with a backoff of its own, as a WebSocket closed so is.
+// When a stream ends otherwise (a network cut) the token is checked with
+// /api/auth/me and the stream is opened again with backoff, resuming the
+// streaming answer by messageId + lastSeq (+ lastReasoningSeq).
 //
 // Sends and regenerations are POSTs that stream their own frames too; a frame
 // that arrives on both streams is applied once by the store (seq rules for
@@ -200,6 +200,8 @@ export class SSETransport implements Transport {
    * that opens allows it again.
    */
   private switchRetried = false;
+  /** A closed 4401 (logout, account deleted) was handed to unauthorized: once, whichever stream said it. */
+  private sessionClosed = false;
   /** The link was said offline (past three failures): it stays so until a stream opens. */
   private offline = false;
   /** toldCrowded: the notice of too many connections was given since the last open stream. */
@@ -219,6 +221,7 @@ export class SSETransport implements Transport {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.sessionClosed = false;
     this.handlers.status({ state: this.cut ? 'reconnecting' : 'connecting', kind: 'sse', detail: STATUS_DETAIL });
     this.schedule(0); // a subscribe right after start names the conversation of the first stream
   }
@@ -447,15 +450,14 @@ export class SSETransport implements Transport {
     await this.pump(res, undefined, own, () => heard(s)).catch(() => undefined);
     watchdog.stop();
     this.streams.delete(s);
-    if (s !== this.current || this.stopped) return; // replaced: its successor carries on
-    this.current = null;
-    if (monotonic() - openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = this.slowCloses = 0;
+    if (this.stopped || this.sessionClosed) return;
     if (s.closed?.closeCode === CloseCode.Unauthorized) {
-      // The session ended (logout, account deleted): as a WebSocket's 4401.
-      this.cut = true;
-      this.handlers.unauthorized(s.closed.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
+      this.sessionEnded(s.closed);
       return;
     }
+    if (s !== this.current) return; // replaced: its successor carries on
+    this.current = null;
+    if (monotonic() - openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = this.slowCloses = 0;
     if (s.closed?.reason === RESUME_REFUSED_REASON) s.refused ??= s.closed.reason;
     if (s.conversationId && resume && s.refused !== undefined) {
       // As a refusal of the open (openFailed): reported, for the thread to
@@ -465,6 +467,24 @@ export class SSETransport implements Transport {
       this.skipResume = true;
     }
     void this.ended(s.closed);
+  }
+
+  /**
+   * sessionEnded follows a closed 4401 (logout, account deleted), as a
+   * WebSocket's: sign-in, saying why. A replaced stream still read while its
+   * successor connects may be the one to say it (the successor may have
+   * registered after the logout closed the user's streams, and gets a 401
+   * or nothing): every stream is closed, and "account deleted" is not lost.
+   */
+  private sessionEnded(closed: ClosedFrame): void {
+    this.sessionClosed = true;
+    this.cut = true;
+    clearTimeout(this.reopenTimer);
+    this.reopenWait = null;
+    this.current = null;
+    for (const s of this.streams) s.ctrl.abort();
+    this.streams.clear();
+    this.handlers.unauthorized(closed.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
   }
 
   /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive), by the monotonic clock. */
