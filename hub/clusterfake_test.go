@@ -298,7 +298,8 @@ func (tc *testCluster) startHooked(t *testing.T, name string, wrap func(*MemBus)
 		bus = wrap(th.bus)
 	}
 	o := Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: bus,
-		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second}
+		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second,
+		LockCheckTimeout: 3 * time.Second} // a cut-off instance's check ends within a test's patience
 	if opts != nil {
 		opts(&o)
 	}

@@ -136,6 +136,13 @@ type Options struct {
 	// later pause doubles, for lookupAttempts tries in all, within one
 	// busTimeout. It defaults to 100ms.
 	LookupPause time.Duration
+	// LockCheckTimeout bounds how long an answer whose row was just stored
+	// waits for the bus to say whether its conversation's lock still names
+	// it (lockKept) while the bus cannot answer (a NATS reconnect, a
+	// leader election): past it the answer ends unstarted, since an
+	// instance cut off that long has lost its lease. It defaults to 15s,
+	// above the bus's default lease TTL (10s).
+	LockCheckTimeout time.Duration
 	// SweepInterval is how often this instance sweeps for answers left
 	// streaming that nothing will end (sweep.go), jittered by a quarter
 	// either way; it defaults to a minute. A single process, which ends
@@ -203,6 +210,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.LookupPause <= 0 {
 		o.LookupPause = 100 * time.Millisecond
+	}
+	if o.LockCheckTimeout <= 0 {
+		o.LockCheckTimeout = 15 * time.Second
 	}
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -139,4 +140,69 @@ func messageFrames(frames []*protocol.Frame, id string) []*protocol.Frame {
 		}
 	}
 	return out
+}
+
+// blipBus is a MemBus whose Running fails (ErrNotSent, as a NATS
+// reconnect makes it) the next fail times once armed.
+type blipBus struct {
+	*MemBus
+	mu   sync.Mutex
+	fail int
+}
+
+func (b *blipBus) Running(ctx context.Context, conversationID string) (AnswerRef, bool, error) {
+	b.mu.Lock()
+	failing := b.fail > 0
+	if failing {
+		b.fail--
+	}
+	b.mu.Unlock()
+	if failing {
+		return AnswerRef{}, false, fmt.Errorf("read the lock: %w", ErrNotSent)
+	}
+	return b.MemBus.Running(ctx, conversationID)
+}
+
+// TestClusterBusBlipKeepsSend: a bus that fails for a moment (four reads
+// in a row: some 1.5 s of a NATS reconnect) just as a send's answer is
+// stored does not end the send: the lock is read again until the bus
+// answers, and names the answer, which runs. The first version of the
+// check gave up after four reads (0.7 s) and ended such an answer as
+// "stalled", nothing asked of the model.
+func TestClusterBusBlipKeepsSend(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var blip *blipBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { blip = &blipBus{MemBus: m}; return blip }, nil)
+	tc.hubs = append(tc.hubs, a)
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	waiting, hold := a.store.hold()
+	release := sync.OnceFunc(hold)
+	t.Cleanup(release)
+	sent := make(chan Result, 1)
+	go func() {
+		res, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "hi"})
+		if err != nil {
+			t.Errorf("send on A: %v", err)
+		}
+		sent <- res
+	}()
+	select {
+	case <-waiting: // the lock is A's; the answer's row is not stored yet
+	case <-time.After(waitLimit):
+		t.Fatal("A's insert never started")
+	}
+	blip.mu.Lock()
+	blip.fail = 4
+	blip.mu.Unlock()
+	release()
+	res := <-sent
+	run := a.model.next(t)
+	run.say(t, "still here")
+	close(run.tokens)
+	onA.waitText(t, res.MessageID, "still here")
+	if st := onA.waitDone(t, res.MessageID); st != "complete" {
+		t.Fatalf("done %q, want complete: a moment's bus failure ended the send", st)
+	}
 }

@@ -214,10 +214,13 @@ const lockLostReason = "This server stalled before the answer started and could 
 // answer there since. The store fences an answer's writes only once a
 // claim stored its end, which takes the row: a claim made after this
 // check finds it, so only a lock lost before it is left to this check.
-// A bus that cannot say within busTimeout counts as lost too: nothing
-// says the answer still holds the lock. Such an answer is ended as
-// interrupted without going upstream (errLockLost), and its publisher
-// checks the lock before its first frame (outbox.unconfirmed).
+// A bus that cannot answer (a reconnect, a leader election) is asked
+// again until Options.LockCheckTimeout: a short outage must not end a
+// send whose lock is still its own, while an instance cut off past its
+// lease TTL has lost it, so a bus still silent then counts as lost. Such
+// an answer is ended as interrupted without going upstream (errLockLost),
+// and its publisher checks the lock before its first frame
+// (outbox.unconfirmed).
 func (h *Hub) lockKept(ctx context.Context, c *conv) bool {
 	c.mu.Lock()
 	lock := c.lock
@@ -225,14 +228,35 @@ func (h *Hub) lockKept(ctx context.Context, c *conv) bool {
 	if lock == nil {
 		return true
 	}
-	var owned bool
-	err := h.tryFew(context.WithoutCancel(ctx), "confirm the conversation lock", func(ctx context.Context) (err error) {
-		owned, err = h.owns(ctx, *lock)
-		return err
-	})
-	if err != nil || !owned {
+	owned, err := h.readOwned(context.WithoutCancel(ctx), *lock)
+	switch {
+	case err != nil:
+		h.log.Warn("the bus did not say whether the conversation's lock is still this answer's: ending it unstarted",
+			"conversation", lock.ConversationID, "message", lock.MessageID,
+			"waited", h.opts.LockCheckTimeout.String(), "err", err)
+	case !owned:
 		h.log.Warn("the conversation's lock is not this answer's once its row was stored (this instance stalled, its lease expired): ending it unstarted",
-			"conversation", lock.ConversationID, "message", lock.MessageID, "err", err)
+			"conversation", lock.ConversationID, "message", lock.MessageID)
 	}
 	return err == nil && owned
+}
+
+// readOwned reads whether lock still holds its conversation, asking again
+// after each failure (pauses from Options.LookupPause, doubling up to a
+// second) until Options.LockCheckTimeout.
+func (h *Hub) readOwned(ctx context.Context, lock AnswerRef) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.LockCheckTimeout)
+	defer cancel()
+	pause := h.opts.LookupPause
+	for {
+		owned, err := h.owns(ctx, lock)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrRefused) {
+			return owned, err
+		}
+		h.busm.BusCallFailed("confirm the conversation lock")
+		if !sleep(ctx, pause) {
+			return false, err
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
