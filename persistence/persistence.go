@@ -328,7 +328,10 @@ type Messages interface {
 	// so after every message already in it, whatever the clocks (a stored
 	// time written by a clock ahead of this one's is passed, not trusted to
 	// be in the past). A ClientMessageID the owner already used gives
-	// ErrDuplicate and stores nothing.
+	// ErrDuplicate and stores nothing. A conversation being deleted, or
+	// one whose owner is (MarkUserDeleting, DeleteUser), gives ErrNotFound
+	// and keeps nothing: an account deletion's snapshot of the user's
+	// running answers, read after its mark, then misses none.
 	InsertMessage(ctx context.Context, m *Message) error
 	// Message returns one message of the owner.
 	Message(ctx context.Context, ownerID, id string) (Message, error)

@@ -17,8 +17,8 @@ import (
 // CreatedAt/UpdatedAt (when zero), then moves the conversation's UpdatedAt
 // forward to m.CreatedAt, or both past the conversation's stored time when
 // that is not before it (touchConversation). The message is written
-// first: if the owner has no such conversation, it is removed again and
-// ErrNotFound returned; when that move fails, it is removed too and the
+// first: if the owner has no such conversation, or it or the owner is
+// being deleted (touchOwned), it is removed again and ErrNotFound returned; when that move fails, it is removed too and the
 // error returned. A removal
 // failing past Options.UndoTimeout (see undo.go) is part of the error.
 // An insert that failed (other than on a duplicate key) or whose removal
@@ -57,7 +57,7 @@ func (s *Store) insertTouching(ctx context.Context, m *persistence.Message) (per
 		}
 		return persistence.Conversation{}, fmt.Errorf("insert message: %w", err)
 	}
-	conv, err := s.touchConversation(ctx, d)
+	conv, err := s.touchOwned(ctx, d)
 	if err != nil {
 		err = fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
 		if rerr := s.removeMessage(ctx, d.ID); rerr != nil {
@@ -83,6 +83,22 @@ func (s *Store) insertMessageDoc(ctx context.Context, d *messageDoc) error {
 		return s.insertHook(ctx, insert)
 	}
 	return insert(ctx)
+}
+
+// touchOwned is touchConversation once d's owner is found not being
+// deleted (MarkUserDeleting, DeleteUser); ErrNotFound when they are, as
+// for a conversation being deleted. The owner is read after d's insert,
+// as touchConversation reads the conversation's mark: an account
+// deletion marks the user before it reads their running answers, which
+// then hold d unless this read saw the mark (d is then removed).
+func (s *Store) touchOwned(ctx context.Context, d *messageDoc) (conversationDoc, error) {
+	if err := s.userExists(ctx, d.OwnerID); err != nil {
+		if errors.Is(err, persistence.ErrUnknownOwner) {
+			err = fmt.Errorf("owner %s: %w", d.OwnerID.Hex(), persistence.ErrNotFound)
+		}
+		return conversationDoc{}, err
+	}
+	return s.touchConversation(ctx, d)
 }
 
 // touchConversation moves the conversation of d forward to d.CreatedAt

@@ -12,14 +12,18 @@ import (
 )
 
 var (
-	// qTouchConv finds no conversation being deleted: a message sent into
-	// one is refused (ErrNotFound) from its mark on, so its deletion's
-	// steps have an end.
+	// qTouchConv finds no conversation being deleted, nor one whose owner
+	// is (users.deleting_at: MarkUserDeleting, DeleteUser): a message
+	// sent into one is refused (ErrNotFound) from its mark on, so its
+	// deletion's steps have an end, and an account deletion's snapshot of
+	// the user's running answers, read after its mark, misses none: an
+	// answer stored before the mark is in it, one after is refused.
 	// It moves the conversation past its stored time by ?1 (its new
 	// messages' count), or to ?2 when later, and returns the conversation
 	// so moved.
 	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at + ?1, ?2)
-	WHERE id = ?3 AND owner_id = ?4 AND deleting_at IS NULL RETURNING ` + convCols)
+	WHERE id = ?3 AND owner_id = ?4 AND deleting_at IS NULL
+		AND EXISTS (SELECT 1 FROM users WHERE users.id = ?4 AND users.deleting_at IS NULL) RETURNING ` + convCols)
 	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// Every read of messages skips those of a conversation being deleted
 	// (convLive, msgConvLive): its messages go in steps after its mark.
@@ -76,7 +80,7 @@ var (
 // InsertMessage stores m, filling ID and ClientMessageID when empty and the
 // timestamps always, and moves the conversation's UpdatedAt to m.CreatedAt,
 // all in one transaction. ErrNotFound when the owner has no such
-// conversation or m.ParentID is malformed; ErrDuplicate (nothing stored) when the id or the owner's
+// conversation (or it, or the owner, is being deleted) or m.ParentID is malformed; ErrDuplicate (nothing stored) when the id or the owner's
 // client message id is taken.
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
 	return s.InsertMessages(ctx, m)

@@ -82,6 +82,16 @@ func checkSignedOut(t *testing.T, s persistence.Store, a account) {
 	// a user no longer there, nothing stored.
 	c := persistence.Conversation{OwnerID: id, Title: "after the mark", Model: "m"}
 	wantErr(t, "CreateConversation of a user being deleted", s.CreateConversation(ctx, &c), persistence.ErrUnknownOwner)
+	// A send or regenerate storing its answer after the mark, in a
+	// conversation not yet deleted: refused as for a conversation being
+	// deleted, nothing stored (the callers compare the messages), so the
+	// deletion's snapshot of running answers, read after the mark, misses
+	// none.
+	for _, conv := range a.convs {
+		m := persistence.Message{ConversationID: conv.ID, OwnerID: id, Role: persistence.RoleAssistant,
+			Model: "m", Status: persistence.StatusStreaming}
+		wantErr(t, "InsertMessage for a user being deleted", s.InsertMessage(ctx, &m), persistence.ErrNotFound)
+	}
 }
 
 // testUserDeleteCutOff: a DeleteUser cut off after any of its steps
