@@ -171,6 +171,9 @@ func (h *Hub) reserveAnswer(convID, userID string, sub Subscriber) (*conv, error
 	c := h.lockConv(convID, userID)
 	h.followLocked(c, sub)
 	err := reservableLocked(c)
+	if err == nil && h.endedUsers.refused(userID) {
+		err = ErrSessionEnded // the account is being deleted (EndUser)
+	}
 	if err == nil && !h.answers.take(userID) {
 		err = h.answers.refusal
 	}

@@ -795,6 +795,7 @@ func (b busHandler) UserEvent(ev UserEvent) {
 		b.h.closeUserAs(ev.UserID, *ev.Close)
 		if ev.Close.Reason == protocol.ReasonAccountDeleted {
 			b.h.titles.abortUser(ev.UserID) // see EndUser
+			b.h.haltUser(ev.UserID)         // not waited for, as a deletion's
 		}
 	case ev.Started != nil:
 		b.h.remoteStarted(*ev.Started)

@@ -261,6 +261,9 @@ type Hub struct {
 	titles titleJobs    // conversations whose title is being asked for
 	// answers bounds each user's answers running here (answers.go).
 	answers *answerSlots
+	// endedUsers are refused new answers, their account being deleted
+	// (enduser.go).
+	endedUsers endedUsers
 	// windows are the context windows upstreams named refusing a prompt,
 	// each for learnedWindowAge (refit.go).
 	windows learnedWindows
@@ -402,12 +405,22 @@ func (h *Hub) closeEverywhere(userID string, c UserClose) {
 // answer that ended a moment before would start one after the abort and
 // before the store deletes): here, including those of conversations not
 // listed, and on the instances the close reaches (busHandler.UserEvent).
+//
+// Every answer of the user running or being prepared here, listed or
+// not, is also ended with errDeleting and waited for (stopUser), and
+// none starts here for endedUserRefusal; the instances the close reaches
+// end theirs the same way, without waiting. A send or regenerate past
+// its session check before the revoke that stored its answer after the
+// snapshot (a regenerate woken by the stop of the listed answer) would
+// otherwise stream on after the account is gone.
 func (h *Hub) EndUser(userID string, conversations []string) {
 	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted})
+	h.haltUser(userID) // at once; waited for below
 	for _, id := range conversations {
 		h.CancelConversation(userID, id)
 	}
 	h.titles.abortUser(userID)
+	h.stopUser(userID)
 }
 
 // CloseRevoked closes, with 4401, this instance's connections of userID
@@ -519,7 +532,14 @@ func (h *Hub) stopDeleted(ownerID, convID string) {
 // returns what closes once that one ended (its done) or its reservation
 // did; nil when nothing of ownerID runs or is being prepared in it here.
 func (h *Hub) haltDeleted(ownerID, convID string) <-chan struct{} {
-	c := h.lookup(convID)
+	return haltConv(h.lookup(convID), ownerID)
+}
+
+// haltConv ends with errDeleting the answer of ownerID running in c (nil:
+// none), or halts the one being prepared, and returns what closes once
+// that one ended or its reservation did; nil when nothing of ownerID runs
+// or is being prepared in c.
+func haltConv(c *conv, ownerID string) <-chan struct{} {
 	if c == nil {
 		return nil
 	}
