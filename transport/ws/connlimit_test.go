@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -211,10 +212,16 @@ func until(t *testing.T, what string, cond func() bool) {
 // user's one connection still opens after it.
 func TestConnectionLimitPlainRequest(t *testing.T) {
 	t.Parallel()
-	plain := func(s *server, method, user string) *http.Response {
+	plain := func(s *server, method, user string, upgrade bool) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(method, s.srv.URL, nil)
 		req.Header.Set("Authorization", "Bearer token-"+user)
+		if upgrade { // a HEAD with a GET's upgrade headers is still no upgrade
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -222,16 +229,20 @@ func TestConnectionLimitPlainRequest(t *testing.T) {
 		res.Body.Close()
 		return res
 	}
-	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		t.Run(method, func(t *testing.T) {
+	for _, tc := range []struct {
+		method  string
+		upgrade bool
+	}{{http.MethodGet, false}, {http.MethodHead, false}, {http.MethodHead, true}} {
+		method := tc.method
+		t.Run(fmt.Sprintf("%s upgrade headers %v", method, tc.upgrade), func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
-			if res := plain(s, method, "free"); res.StatusCode != http.StatusUpgradeRequired {
+			if res := plain(s, method, "free", tc.upgrade); res.StatusCode != http.StatusUpgradeRequired {
 				t.Fatalf("%s under the limit: %d, want 426", method, res.StatusCode)
 			}
 			s.dial(dialOptions{user: "free"}).expect("hello") // the slot was not kept
 			s.dial(dialOptions{user: "full"})
-			res := plain(s, method, "full")
+			res := plain(s, method, "full", tc.upgrade)
 			if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 				t.Fatalf("%s over the limit: %d, Retry-After %q", method, res.StatusCode, res.Header.Get("Retry-After"))
 			}

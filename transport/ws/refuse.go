@@ -47,7 +47,7 @@ const maxRefusalEntries = 10000
 // gets a 429.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID, token string) {
 	h.opts.Metrics.ConnectionRefused()
-	if !isUpgrade(r) {
+	if r.Method != http.MethodGet || !isUpgrade(r) { // a HEAD upgrades nothing, whatever its headers
 		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
 		return
 	}
