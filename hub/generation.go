@@ -410,7 +410,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	h.giveSlotLocked(c) // before the done: a tab may send again on it at once
 	c.deliverLocked(doneOf(final, errBody))
 	c.gen = nil
-	h.mirrorNextLocked(c)
+	h.mirrorNextLocked(c, fenced)
 	c.mu.Unlock()
 	close(g.done)
 	h.release(c)

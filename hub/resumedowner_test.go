@@ -89,3 +89,46 @@ func (h startSpyHandler) UserEvent(ev UserEvent) {
 		h.started <- *ev.Started
 	}
 }
+
+// TestClusterStaleStartAfterLocalAnswer: a start of an answer that ended
+// on another instance before this instance's own answer began, read again
+// while that answer runs here (the events stream is read again from where
+// it was after a bus blip), is not mirrored once the local answer ends:
+// the local answer held the conversation's lock throughout, so nothing
+// started elsewhere during it. The first version of mirrorNextLocked
+// replayed the old answer whole to the tabs after the local one's done.
+func TestClusterStaleStartAfterLocalAnswer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	old := tc.send(t, b, onB, conv.ID, "before")
+	brun := b.model.next(t)
+	brun.say(t, "old answer")
+	close(brun.tokens)
+	if st := onB.waitDone(t, old.MessageID); st != "complete" {
+		t.Fatalf("B's answer: done %q, want complete", st)
+	}
+	tc.waitUnlocked(t, conv.ID)
+
+	onA := tc.follow(t, a, "a1", conv.ID)
+	local := tc.send(t, a, onA, conv.ID, "now")
+	run := a.model.next(t)
+	run.say(t, "local ")
+	onA.waitText(t, local.MessageID, "local ")
+	a.remoteStarted(AnswerRef{ConversationID: conv.ID, MessageID: old.MessageID, UserID: tc.user.ID, Instance: "B"})
+	close(run.tokens)
+	if st := onA.waitDone(t, local.MessageID); st != "complete" {
+		t.Fatalf("A's answer: done %q, want complete", st)
+	}
+	// A later answer's frames mark how far A's tab got: any replay of the
+	// old answer would come before them.
+	after := tc.send(t, a, onA, conv.ID, "after")
+	arun := a.model.next(t)
+	close(arun.tokens)
+	onA.waitDone(t, after.MessageID)
+	if n := len(messageFrames(snapshotFrames(onA), old.MessageID)); n != 0 {
+		t.Fatalf("A's tab got %d frames of the answer that ended before its own:\n%s", n, dump(snapshotFrames(onA)))
+	}
+}
