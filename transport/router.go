@@ -11,6 +11,7 @@ import (
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/reqtimeout"
+	"chatd/transport/limits"
 )
 
 // DefaultBodyLimit caps request bodies (1 MiB).
@@ -56,6 +57,13 @@ type RouterOptions struct {
 	Metrics MetricsOptions
 	// Register, when set, adds routes (the WebSocket and SSE routes).
 	Register func(Routes)
+	// Requests bounds each user's requests to the REST routes of
+	// Conversations and Models running at once on this instance, the
+	// others waiting their turn (auth.Authenticator.MiddlewareTurns); it
+	// defaults to limits.NewRequests's defaults. The live channel's routes
+	// (Register's), which hold their request for a stream, and the
+	// account routes are not counted.
+	Requests *limits.Requests
 }
 
 // Routes are where Register adds routes. Route parameters must use the
@@ -108,9 +116,13 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	apiGroup := r.Group("/api", noStore)
 	opts.Health.Routes(apiGroup)
 	opts.Accounts.Routes(apiGroup)
+	if opts.Requests == nil {
+		opts.Requests = limits.NewRequests(limits.RequestOptions{})
+	}
+	rest := apiGroup.Group("", opts.Auth.MiddlewareTurns(opts.Requests))
+	opts.Conversations.Routes(rest)
+	opts.Models.Routes(rest)
 	authed := apiGroup.Group("", opts.Auth.Middleware())
-	opts.Conversations.Routes(authed)
-	opts.Models.Routes(authed)
 	if opts.Register != nil {
 		opts.Register(Routes{Engine: r, API: apiGroup, Authed: authed})
 	}

@@ -74,6 +74,19 @@ func (a *Authenticator) Issue(u persistence.User) (string, time.Time, error) {
 // one. Errors wrapping ErrUnauthorized mean the token is no good; any other
 // error is a store failure.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {
+	id, err := a.verify(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	if err := a.checkVersion(ctx, id); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// verify is Authenticate without the store: the token's signature and
+// claims.
+func (a *Authenticator) verify(token string) (Identity, error) {
 	if token == "" {
 		return Identity{}, ErrNoToken
 	}
@@ -82,12 +95,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
 	exp := c.ExpiresAt.Time
-	id := Identity{UserID: c.Subject, TokenVersion: *c.TokenVersion, ExpiresAt: exp,
-		AcceptedUntil: time.Now().Add(a.tokens.acceptedFor(exp))}
-	if err := a.checkVersion(ctx, id); err != nil {
-		return Identity{}, err
-	}
-	return id, nil
+	return Identity{UserID: c.Subject, TokenVersion: *c.TokenVersion, ExpiresAt: exp,
+		AcceptedUntil: time.Now().Add(a.tokens.acceptedFor(exp))}, nil
 }
 
 // Recheck tells whether the session of id, which Authenticate returned
@@ -131,14 +140,48 @@ func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
 // route share one deadline rather than each waiting the whole of it. The
 // check's bound does not reach the handler: an event stream behind it
 // runs on.
-func (a *Authenticator) Middleware() gin.HandlerFunc {
+func (a *Authenticator) Middleware() gin.HandlerFunc { return a.MiddlewareTurns(nil) }
+
+// Turns bounds the requests of each user running at once
+// (limits.Requests): Enter waits for a turn of user's, bounded by ctx
+// (then an error wrapping ctx's), or fails at once with any other error
+// when too many of the user's wait already.
+type Turns interface {
+	Enter(ctx context.Context, user string) (release func(), err error)
+}
+
+// MiddlewareTurns is Middleware, but the request takes a turn of turns
+// (nil: none) for the token's user, held until the handler returns,
+// before the store is read: a user's requests waiting for a turn hold no
+// connection of the store, so a flood of them does not queue in front of
+// other users' token checks. The user is the token's subject once its
+// signature and claims are verified (a token of another user cannot be
+// made), whether or not it was revoked since: a revoked token waits in
+// its own user's turns and is then refused 401. A request whose token
+// does not verify takes no turn (it is refused without the store). It
+// answers 429 rate_limited (Retry-After) when too many of the user's
+// requests wait already, and 503 unavailable when the wait for a turn
+// outlasts Options.CheckTimeout from the request's start.
+func (a *Authenticator) MiddlewareTurns(turns Turns) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if e := httperr.RepeatedAuthorization(c.Request.Header); e != nil {
 			httperr.AbortError(c, e)
 			return
 		}
 		ctx, cancel := reqtimeout.Bound(c.Request.Context(), a.tokens.opts.CheckTimeout)
-		id, err := a.Authenticate(ctx, BearerToken(c.Request.Header))
+		defer cancel()
+		id, err := a.verify(BearerToken(c.Request.Header))
+		if err == nil && turns != nil {
+			release, terr := turns.Enter(ctx, id.UserID)
+			if terr != nil {
+				abortTurn(c, terr)
+				return
+			}
+			defer release()
+		}
+		if err == nil {
+			err = a.checkVersion(ctx, id)
+		}
 		cancel()
 		if err != nil {
 			AbortAuthError(c, err)
@@ -147,6 +190,16 @@ func (a *Authenticator) Middleware() gin.HandlerFunc {
 		SetIdentity(c, id)
 		c.Next()
 	}
+}
+
+// abortTurn answers a Turns.Enter error: 503 when the wait ran out of
+// time (or the client left), else 429.
+func abortTurn(c *gin.Context, err error) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		httperr.AbortError(c, httperr.Unavailable("too many of your requests are running; retry", err))
+		return
+	}
+	httperr.AbortError(c, httperr.RateLimited("too many of your requests at once; try again in a moment", time.Second))
 }
 
 // AbortAuthError answers an Authenticate error: 401 when it wraps
