@@ -157,6 +157,13 @@ func (s *Store) listPage(ctx context.Context, kind int, query string, args []any
 	if kind != noSearch {
 		run = s.querySearch
 	}
+	if kind == scanSearch {
+		done, err := s.scanTurn(ctx)
+		if err != nil {
+			return page, err
+		}
+		defer done()
+	}
 	rows, err := run(ctx, query, args...)
 	if err != nil {
 		return page, err
@@ -178,6 +185,29 @@ func (s *Store) listPage(ctx context.Context, kind int, query string, args []any
 		page.NextCursor, err = encodeCursor(cursor{updatedAt: last.UpdatedAt.UnixNano(), id: last.ID})
 	}
 	return page, err
+}
+
+// scanTurn waits for one of the scans' slots (Options.SearchConns),
+// bounded by ctx, and returns the function that gives it back. A scan
+// reads every message of its user (seconds for a thousand long texts): a
+// few users sending short queries would otherwise hold every search
+// connection, and every other user's search, through the index in
+// milliseconds, would wait behind them.
+func (s *Store) scanTurn(ctx context.Context) (done func(), err error) {
+	select {
+	case s.scans <- struct{}{}:
+		return func() { <-s.scans }, nil
+	default:
+	}
+	if s.scanWaits != nil {
+		s.scanWaits()
+	}
+	select {
+	case s.scans <- struct{}{}:
+		return func() { <-s.scans }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for another search reading every message: %w", ctx.Err())
+	}
 }
 
 // How a list query searches.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -86,5 +87,67 @@ func TestSearchesLeaveReadersFree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a search: %v", err)
 		}
+	}
+}
+
+// scanKey marks the context of a test's scans, which searchRows holds.
+type scanKey struct{}
+
+// TestScansLeaveIndexedSearchesAConnection: while a scan (a query shorter
+// than a trigram) holds its search connection and another waits, a
+// search through the index still gets a connection and is answered.
+// Before, two users' scans of seconds each took both search connections
+// and every other search waited behind them.
+func TestScansLeaveIndexedSearchesAConnection(t *testing.T) {
+	t.Parallel()
+	held, release, waits := make(chan struct{}, 4), make(chan struct{}), make(chan struct{}, 4)
+	s := openTest(t, Options{SearchConns: 2, scanWaits: func() { waits <- struct{}{} },
+		searchRows: func(ctx context.Context) {
+			if ctx.Value(scanKey{}) == nil {
+				return
+			}
+			held <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}})
+	ctx := t.Context()
+	users := make([]persistence.User, 3)
+	for i := range users {
+		users[i] = persistence.User{Email: fmt.Sprintf("u%d@x.test", i), Name: "U", PasswordHash: "x"}
+		if err := s.CreateUser(ctx, &users[i]); err != nil {
+			t.Fatal(err)
+		}
+		c := persistence.Conversation{OwnerID: users[i].ID, Title: "word"}
+		if err := s.CreateConversation(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	free := sync.OnceFunc(func() { close(release) })
+	defer func() { free(); wg.Wait() }()
+	scanCtx := context.WithValue(ctx, scanKey{}, true)
+	for _, u := range users[:2] {
+		wg.Go(func() {
+			if _, err := s.ListConversations(scanCtx, u.ID, persistence.ListQuery{Search: "wo"}); err != nil {
+				t.Errorf("scan: %v", err)
+			}
+		})
+	}
+	for range 2 { // one scan runs; the other runs too, or waits for it
+		select {
+		case <-held:
+		case <-waits:
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second) // waited out only when it fails
+	defer cancel()
+	page, err := s.ListConversations(rctx, users[2].ID, persistence.ListQuery{Search: "word"})
+	if err != nil {
+		t.Fatalf("a search through the index while scans ran: %v", err)
+	}
+	if len(page.Conversations) != 1 {
+		t.Fatalf("search found %d conversations, want 1", len(page.Conversations))
 	}
 }

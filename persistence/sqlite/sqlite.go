@@ -53,7 +53,11 @@ type Options struct {
 	// index's trigrams; seconds for a thousand long texts), and searches
 	// waiting for one of these never hold the readers every other request
 	// needs (the token check in front of each, lists, conversations). It
-	// defaults to 2.
+	// defaults to 2. Searches that cannot use the index (those scans) run
+	// at most SearchConns-1 at once (1 with a single connection), the
+	// others waiting without a connection: a few users' scans leave a
+	// connection to the searches through the index, which take
+	// milliseconds.
 	SearchConns int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process (a backup tool, a second server by mistake); it defaults to 5s.
@@ -122,6 +126,9 @@ type Options struct {
 	// For tests of the search pool: called while a search's rows are
 	// open (its connection held), before they are read.
 	searchRows func(ctx context.Context)
+	// For tests of the scans' bound: called when a scan starts waiting
+	// for a turn (Options.SearchConns).
+	scanWaits func()
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -241,6 +248,8 @@ type Store struct {
 
 	clearing   func(context.Context) // Options.clearing
 	searchRows func(context.Context) // Options.searchRows
+	scans      chan struct{}         // a slot per scan running: SearchConns-1 of them, at least 1 (scanTurn)
+	scanWaits  func()                // Options.scanWaits
 
 	disk diskState // the last write the disk refused, which fails ProbeWrite for a while (diskfull.go)
 }
@@ -261,7 +270,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep, deletionGrace: opts.DeletionGrace,
-		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows}
+		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows,
+		scans: make(chan struct{}, max(opts.SearchConns-1, 1)), scanWaits: opts.scanWaits}
 	s.disk.hold = diskHold
 	s.ioLog = lograte.Logger(s.log)
 	if !opts.SharedDir {
