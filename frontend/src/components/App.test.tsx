@@ -251,6 +251,25 @@ describe('App on a narrow screen: the drawer and Back', () => {
 describe('App when the chat fails to render', () => {
   afterEach(() => history.replaceState(null, '', '/'));
 
+  it('keeps the message box, and the focus in it, when the conversation shown changes (a new chat\'s first send creating it)', async () => {
+    const t = setup();
+    act(() => t.app.navigate('/'));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={t.app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    const box = mount.host.querySelector<HTMLTextAreaElement>('textarea[aria-label="Message"]');
+    expect(box).not.toBeNull();
+    box!.focus();
+    act(() => t.app.navigate(`/c/${CID}`, true)); // as the created conversation takes the new chat's place
+    await act(() => vi.waitFor(() => expect(t.app.store.state.threads[CID]?.loaded).toBe(true)));
+    expect(mount.host.querySelector('textarea[aria-label="Message"]')).toBe(box); // not rebuilt: a phone's keyboard stays open
+    expect(document.activeElement).toBe(box);
+  });
+
   it('says so in the chat\'s place with a Reload button, the sidebar kept, where React left a blank page', async () => {
     const t = setup();
     const failures = vi.spyOn(console, 'error').mockImplementation(() => {}); // React and the boundary report the error

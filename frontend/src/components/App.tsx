@@ -102,7 +102,7 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
   return (
     <div className="layout">
       <Sidebar open={open} onClose={close} />
-      <ChatErrorBoundary key={conversationId ?? ''} onOpenSidebar={() => setOpen(true)}>
+      <ChatErrorBoundary conversationId={conversationId} onOpenSidebar={() => setOpen(true)}>
         <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} inert={drawer} />
       </ChatErrorBoundary>
       <LinkAnnouncer />

@@ -9,22 +9,37 @@ export const CHAT_FAILED = 'This conversation could not be shown.';
 /** ChatErrorBoundaryProps: the chat, and the drawer's opener (the sidebar stays usable on a phone). */
 interface ChatErrorBoundaryProps {
   children: ReactNode;
+  /** The conversation shown: another one tries the chat again. */
+  conversationId: string | null;
   onOpenSidebar: () => void;
   /** Reloads the page (a test's stand-in; default location.reload). */
   reload?: () => void;
+}
+
+/** BoundaryState: whether rendering the chat failed, for the conversation shown then. */
+interface BoundaryState {
+  failed: boolean;
+  shown: string | null;
 }
 
 /**
  * ChatErrorBoundary catches an error thrown while the chat renders: React
  * otherwise unmounts the whole app, leaving a blank page. It says so in the
  * chat's place, an alert, with a Reload button (focused: the control the
- * reader had went with the chat), and the sidebar stays. Keyed by the
- * conversation shown (ChatLayout), another one tries again.
+ * reader had went with the chat), and the sidebar stays. Another
+ * conversation shown tries again. It is not keyed by the conversation: a
+ * key would rebuild the working chat at every change, a new chat's first
+ * send included, and the message box (with the focus, and a phone's
+ * keyboard) would be replaced mid-send.
  */
-export class ChatErrorBoundary extends Component<ChatErrorBoundaryProps, { failed: boolean }> {
-  override state = { failed: false };
+export class ChatErrorBoundary extends Component<ChatErrorBoundaryProps, BoundaryState> {
+  override state: BoundaryState = { failed: false, shown: this.props.conversationId };
 
-  static getDerivedStateFromError(): { failed: boolean } {
+  static getDerivedStateFromProps(props: ChatErrorBoundaryProps, state: BoundaryState): BoundaryState | null {
+    return props.conversationId === state.shown ? null : { failed: false, shown: props.conversationId };
+  }
+
+  static getDerivedStateFromError(): Partial<BoundaryState> {
     return { failed: true };
   }
 
