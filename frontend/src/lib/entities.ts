@@ -7,9 +7,17 @@
 /** A reference CommonMark decodes: decimal (1-7 digits), hex (1-6) or named, with its semicolon. */
 const REFERENCE = /&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]{1,31}));/g;
 
-/** NAMED_CACHE bounds the named references remembered (a handful are ever used). */
-const NAMED_CACHE = 256;
-const named = new Map<string, string | null>();
+/**
+ * known holds every name found to be an HTML entity, with its value: never
+ * evicted, and bounded by HTML itself (some 2,231 names). unknown holds
+ * names that are none, up to UNKNOWN_CACHE, then starts again: a message
+ * can hold any number of those. Emptying every name when a cache filled
+ * made a list of many distinct names, re-rendered at every token while it
+ * streams, parse each of them again at every token.
+ */
+const known = new Map<string, string>();
+const unknown = new Set<string>();
+const UNKNOWN_CACHE = 1024;
 let probe: HTMLElement | null = null;
 
 /**
@@ -20,10 +28,11 @@ let probe: HTMLElement | null = null;
  */
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
+  learnNames(s);
   return s.replace(REFERENCE, (ref: string, dec?: string, hex?: string, name?: string) => {
     if (dec !== undefined) return fromCodePoint(Number.parseInt(dec, 10));
     if (hex !== undefined) return fromCodePoint(Number.parseInt(hex, 16));
-    return namedReference(name!) ?? ref;
+    return known.get(name!) ?? ref;
   });
 }
 
@@ -33,22 +42,44 @@ function fromCodePoint(n: number): string {
   return String.fromCodePoint(n);
 }
 
+/** learnNames looks up, in one parse, the names referenced in s not yet known to be an entity or not. */
+function learnNames(s: string): void {
+  const names = new Set<string>();
+  for (const m of s.matchAll(REFERENCE)) {
+    const name = m[3];
+    if (name !== undefined && !known.has(name) && !unknown.has(name)) names.add(name);
+  }
+  if (names.size === 0) return;
+  const values = namedReferences([...names]);
+  [...names].forEach((name, i) => remember(name, values[i] ?? null));
+}
+
+/** remember keeps what &name; stands for (null: no entity); the names that are none are capped. */
+function remember(name: string, value: string | null): void {
+  if (value !== null) {
+    known.set(name, value);
+    return;
+  }
+  if (unknown.size >= UNKNOWN_CACHE) unknown.clear();
+  unknown.add(name);
+}
+
 /**
- * namedReference returns what &name; stands for, or null if it is no HTML
- * entity. The browser's own table decides (HTML knows over 2,000 names):
- * the reference alone, its name letters and digits only, is parsed as an
- * attribute value in a document that has no window, so nothing in it can
- * run or load. In an attribute a name is decoded only whole (&notit; is not
- * &not followed by "it;", as it would be in text).
+ * namedReferences returns what each &name; stands for, or null for one
+ * that is no HTML entity. The browser's own table decides (HTML knows over
+ * 2,000 names): each reference alone, its name letters and digits only, is
+ * parsed as an attribute value in a document that has no window, so
+ * nothing in it can run or load; all of them in one parse. In an attribute
+ * a name is decoded only whole (&notit; is not &not followed by "it;", as
+ * it would be in text).
  */
-function namedReference(name: string): string | null {
-  const known = named.get(name);
-  if (known !== undefined) return known;
+function namedReferences(names: string[]): Array<string | null> {
   probe ??= document.implementation.createHTMLDocument('').createElement('span');
-  probe.innerHTML = `<i title="&${name};"></i>`;
-  const value = probe.firstElementChild?.getAttribute('title') ?? null;
-  const decoded = value === null || value === `&${name};` ? null : value;
-  if (named.size >= NAMED_CACHE) named.clear();
-  named.set(name, decoded);
-  return decoded;
+  probe.innerHTML = names.map((name) => `<i title="&${name};"></i>`).join('');
+  const values = [...probe.children].map((el, i) => {
+    const value = el.getAttribute('title');
+    return value === null || value === `&${names[i]};` ? null : value;
+  });
+  probe.replaceChildren();
+  return values;
 }
