@@ -378,7 +378,10 @@ describe('MessageItem buttons locked while focused', () => {
   });
 
   it('with older versions perhaps on the server, counts open-ended and Previous at the oldest loaded one loads them', async () => {
-    const earlier = vi.spyOn(ChatApp.prototype, 'earlierVersion').mockImplementation(async () => ({ version: 50, versions: 150, moreVersions: true }));
+    const earlier = vi.spyOn(ChatApp.prototype, 'earlierVersion').mockImplementation(async (_id, found) => {
+      found?.();
+      return { version: 50, versions: 150, moreVersions: true };
+    });
     const step = vi.spyOn(ChatApp.prototype, 'switchVersion').mockImplementation(() => undefined);
     const status = document.createElement('div');
     status.id = POLITE_STATUS_ID;
@@ -390,7 +393,7 @@ describe('MessageItem buttons locked while focused', () => {
       const previous = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Previous version"]')!;
       expect(previous.hasAttribute('aria-disabled')).toBe(false);
       await act(async () => previous.click());
-      expect(earlier).toHaveBeenCalledWith('u1');
+      expect(earlier).toHaveBeenCalledWith('u1', expect.any(Function));
       expect(step).not.toHaveBeenCalled();
       expect(status.textContent).toBe('Version 50 of 150 loaded; more versions may exist');
       renderMessage(mount, question, { version: 1, versions: 151, moreVersions: false });
@@ -401,6 +404,46 @@ describe('MessageItem buttons locked while focused', () => {
       status.remove();
       earlier.mockRestore();
       step.mockRestore();
+    }
+  });
+
+  it.each([
+    ['the focus moved to the message box meanwhile', 'version', 'moved', 'Loading earlier versions…'],
+    ['the message gone meanwhile (the conversation left)', 'version', 'unmounted', 'Loading earlier versions…'],
+    ['none older turning up', 'none', 'stayed', 'No earlier versions.'],
+    ['none older turning up, the focus moved meanwhile', 'none', 'moved', 'Loading earlier versions…'],
+  ] as const)('Previous at the oldest loaded version, %s, says and hands on the focus only as the reader is still there', async (_name, outcome, focus, said) => {
+    let finish = (_found: boolean) => {};
+    const earlier = vi.spyOn(ChatApp.prototype, 'earlierVersion').mockImplementation(
+      (_id, found) =>
+        new Promise((resolve) => {
+          finish = (f) => {
+            if (f) found?.();
+            resolve(f ? { version: 50, versions: 150, moreVersions: true } : 'none');
+          };
+        }),
+    );
+    const status = document.createElement('div');
+    status.id = POLITE_STATUS_ID;
+    const box = document.createElement('textarea');
+    document.body.append(status, box);
+    try {
+      renderMessage(mount, question, { version: 1, versions: 100, moreVersions: true });
+      const previous = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Previous version"]')!;
+      previous.focus();
+      act(() => previous.click());
+      expect(status.textContent).toBe('Loading earlier versions…');
+      if (focus === 'moved') box.focus();
+      if (focus === 'unmounted') act(() => mount.root.render(null));
+      await act(async () => finish(outcome === 'version'));
+      expect(status.textContent).toBe(said);
+      expect(document.activeElement).toBe(focus === 'moved' ? box : focus === 'stayed' ? previous : document.activeElement);
+      act(() => previous.isConnected && previous.click()); // a press again while loading is told so
+      if (previous.isConnected) expect(status.textContent).toBe('Loading earlier versions…');
+    } finally {
+      status.remove();
+      box.remove();
+      earlier.mockRestore();
     }
   });
 

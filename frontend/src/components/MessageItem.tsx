@@ -139,19 +139,33 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   /**
    * earlierVersion is Previous at the oldest version loaded while older ones
    * may be on the server: they are loaded, then the one before is shown
-   * (and said, with its count), or, none older, the focus stays here.
+   * (and said, with its count), or, none older, "No earlier versions" said.
    */
-  const loadingEarlier = useRef(false);
+  const mounted = useRef(false);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
   function earlierVersion() {
-    if (loadingEarlier.current) return; // a second press while they load
-    loadingEarlier.current = true;
-    versionFocus?.ask(message.parentId, -1);
-    sayPolitely('Loading earlier versions…');
-    void app.earlierVersion(message.id).then((at) => {
-      loadingEarlier.current = false;
-      if (at) sayPolitely(versionWords(at.version, at.versions, at.moreVersions));
-      else versionFocus?.take(message.parentId); // nothing shown in its place: no focus to hand on
-    });
+    sayPolitely('Loading earlier versions…'); // a press again while they load is told so too
+    // Handed on (the focus, the words) only if the reader is still here:
+    // not once the conversation was left, the message went, or the focus
+    // went elsewhere (typing in the message box) while the pages loaded.
+    const focused = document.activeElement;
+    const stillHere = () => mounted.current && document.activeElement === focused;
+    let handOn = false;
+    void app
+      .earlierVersion(message.id, () => {
+        handOn = stillHere();
+        if (handOn) versionFocus?.ask(message.parentId, -1); // asked once a version is found, not at the press
+      })
+      .then((at) => {
+        if (typeof at === 'object') {
+          if (handOn) sayPolitely(versionWords(at.version, at.versions, at.moreVersions));
+        } else if (at === 'none' && stillHere()) sayPolitely('No earlier versions.');
+      });
   }
   /**
    * The edit box was closed without sending: the focus goes back to the

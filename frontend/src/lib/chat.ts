@@ -21,7 +21,7 @@ import {
 import { ApiClient, ApiError, SERVER_WAIT_MS, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
-import { ConversationThread, type VersionPosition } from './conversationThread';
+import { ConversationThread, type EarlierVersion } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError, refusedField, serverUnavailable, waitReason } from './errors';
@@ -1392,10 +1392,11 @@ export class ChatApp {
   /**
    * earlierVersion shows the version before messageId, its oldest version
    * loaded, once the older pages holding it are loaded (see
-   * ConversationThread.earlierVersion): where it then stands, or undefined.
+   * ConversationThread.earlierVersion, found called just before it is
+   * shown): where it then stands, or why none is.
    */
-  earlierVersion(messageId: string): Promise<VersionPosition | undefined> {
-    return this.openId ? this.thread(this.openId).earlierVersion(messageId) : Promise.resolve(undefined);
+  earlierVersion(messageId: string, found?: () => void): Promise<EarlierVersion> {
+    return this.openId ? this.thread(this.openId).earlierVersion(messageId, found) : Promise.resolve('left');
   }
 
   // ---- drafts ----

@@ -360,8 +360,51 @@ describe('long conversations are paged', () => {
     for (let i = 50; i > 1; i--) app.switchVersion(`v${i}`, -1);
     expect(await app.earlierVersion('v1')).toEqual({ version: 1, versions: 151, moreVersions: false });
     expect(first()).toMatchObject({ message: { id: 'v0' }, version: 1, versions: 151, moreVersions: false });
-    expect(await app.earlierVersion('v0')).toBeUndefined(); // none older: nothing asked, nothing changes
+    expect(await app.earlierVersion('v0')).toBe('none'); // none older: nothing asked, nothing changes
     expect(olderCalls).toHaveLength(2);
+  });
+
+  it('Previous at the oldest loaded version stops loading when the conversation is left, and changes nothing in it', async () => {
+    // As above: pages of 2 reach v0 on the sixth.
+    const all = [message('v0', '', 'user', 'first', 'complete', { createdAt: at(0), updatedAt: at(0) }), ...chain(11).slice(1).map((m) => ({ ...m, parentId: m.parentId === 'm0' ? 'v0' : m.parentId }))];
+    all.push(message('v1', '', 'user', 'edited', 'complete', { createdAt: at(20), updatedAt: at(20) }), message('b1', 'v1', 'assistant', 'answer', 'complete', { createdAt: at(21), updatedAt: at(21) }));
+    const olderCalls: string[] = [];
+    const s = setup({
+      snapshots: [all.slice(-2)],
+      snapshotExtra: { hasMore: true, activeMessageId: 'b1' },
+      route: (url) => {
+        if (!url.startsWith(`/api/conversations/${CID}/messages?`)) return undefined;
+        const p = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+        olderCalls.push(p.get('before')!);
+        if (olderCalls.length === 1) s.app.navigate('/'); // the reader goes to a new chat while the first page loads
+        const end = all.findIndex((m) => m.id === p.get('before'));
+        const start = Math.max(0, end - 2);
+        return json({ messages: all.slice(start, end), hasMore: start > 0 });
+      },
+    });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    const found = vi.fn();
+    expect(await s.app.earlierVersion('v1', found)).toBe('left');
+    expect(olderCalls).toEqual(['v1']); // not the five pages more
+    expect(found).not.toHaveBeenCalled();
+    expect(activePath(s.thread()!).map((m) => m.id)[0]).toBe('v1'); // the version chosen stays
+  });
+
+  it('Previous pressed again on the same message while its versions load waits for the same result, the latest press handed the version', async () => {
+    const all = [message('v0', '', 'user', 'first', 'complete', { createdAt: at(0), updatedAt: at(0) }), ...chain(11).slice(1).map((m) => ({ ...m, parentId: m.parentId === 'm0' ? 'v0' : m.parentId }))];
+    all.push(message('v1', '', 'user', 'edited', 'complete', { createdAt: at(20), updatedAt: at(20) }), message('b1', 'v1', 'assistant', 'answer', 'complete', { createdAt: at(21), updatedAt: at(21) }));
+    const { app, thread } = paged(all, 2, 2);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const [first, second] = [vi.fn(), vi.fn()];
+    const a = app.earlierVersion('v1', first);
+    const b = app.earlierVersion('v1', second);
+    expect(await app.earlierVersion('b1')).toBe('loading'); // another message's: told it is loading
+    expect(await a).toEqual({ version: 1, versions: 2, moreVersions: false });
+    expect(await b).toEqual(await a);
+    expect(first).not.toHaveBeenCalled();
+    expect(second).toHaveBeenCalledTimes(1);
+    expect(activePath(thread()!).map((m) => m.id)[0]).toBe('v0'); // stepped once
   });
 
   it('Previous at the oldest loaded version loads pages until one holds an older version, waiting for a page already on its way', async () => {

@@ -172,6 +172,13 @@ export interface VersionPosition {
   moreVersions: boolean;
 }
 
+/**
+ * EarlierVersion is what a Previous at the oldest loaded version came to
+ * (ConversationThread.earlierVersion): where the version shown stands, or
+ * why none is shown.
+ */
+export type EarlierVersion = VersionPosition | 'none' | 'failed' | 'loading' | 'left';
+
 /** versionPosition is the position of message id among its loaded versions. */
 function versionPosition(t: Thread, id: string): VersionPosition {
   const list = siblings(t, id);
@@ -226,7 +233,9 @@ export class ConversationThread {
   /** The older page on its way (loadOlder): a second ask waits for it rather than returning at once. */
   private olderLoad: Promise<void> | null = null;
   /** Older pages are being loaded for a Previous pressed at the oldest loaded version (earlierVersion). */
-  private versionsLoading = false;
+  private versionsLoad: { messageId: string; result: Promise<EarlierVersion> } | null = null;
+  /** Called just before the version the running load found is shown (the latest press's). */
+  private versionFound: (() => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -1109,34 +1118,53 @@ export class ConversationThread {
    * versions loaded, once older pages brought it: they are loaded one after
    * the other (the existing load-older path) until one holds an older
    * version, or none can (earlierVersionsMayExist), or a page brings
-   * nothing (a failure, which loadOlder says). It answers the position of
-   * the version shown then (1-based, the oldest first), or undefined when
-   * nothing changed (none older, a press while such a load runs).
+   * nothing (a failure, which loadOlder says). found, if given, is called
+   * just before that version is shown; a press again on the same message
+   * while they load waits for the same result, its found replacing the
+   * first one's (a press on another message answers 'loading'). It answers the position of the
+   * version shown then (1-based, the oldest first), or why none is:
+   * 'none' (none older), 'failed' (a page brought nothing), 'loading' (a
+   * press while such a load runs) or 'left' (the conversation is no longer
+   * the one open: the load stops there and nothing changes in it).
    */
-  async earlierVersion(messageId: string): Promise<VersionPosition | undefined> {
-    if (this.versionsLoading) return undefined;
-    this.versionsLoading = true;
-    try {
-      await this.loadEarlierVersions(messageId);
-    } finally {
-      this.versionsLoading = false;
-    }
-    const before = this.thread;
-    this.update((t) => stepVersion(t, messageId, -1));
-    const t = this.thread;
-    if (t === before) return undefined;
-    const shown = siblings(t, messageId)[siblings(t, messageId).indexOf(messageId) - 1];
-    return shown === undefined ? undefined : versionPosition(t, shown);
+  earlierVersion(messageId: string, found?: () => void): Promise<EarlierVersion> {
+    const running = this.versionsLoad;
+    if (running && running.messageId !== messageId) return Promise.resolve('loading');
+    this.versionFound = found; // the latest press is the one handed the version
+    if (running) return running.result;
+    const result = this.showEarlierVersion(messageId).finally(() => {
+      this.versionsLoad = null;
+      this.versionFound = undefined;
+    });
+    this.versionsLoad = { messageId, result };
+    return result;
   }
 
-  /** loadEarlierVersions loads older pages while messageId is the oldest version loaded and older ones may be on the server. */
-  private async loadEarlierVersions(messageId: string): Promise<void> {
+  private async showEarlierVersion(messageId: string): Promise<EarlierVersion> {
+    const loaded = await this.loadEarlierVersions(messageId);
+    if (loaded === 'left') return 'left';
+    if (siblings(this.thread, messageId).indexOf(messageId) <= 0) return loaded === 'failed' ? 'failed' : 'none';
+    this.versionFound?.();
+    this.update((t) => stepVersion(t, messageId, -1));
+    const t = this.thread;
+    const shown = siblings(t, messageId)[siblings(t, messageId).indexOf(messageId) - 1];
+    return shown === undefined ? 'none' : versionPosition(t, shown);
+  }
+
+  /**
+   * loadEarlierVersions loads older pages while messageId is the oldest
+   * version loaded and older ones may be on the server: 'failed' when a page
+   * brought nothing, 'left' when the conversation stopped being the one
+   * open (or was dropped) meanwhile.
+   */
+  private async loadEarlierVersions(messageId: string): Promise<'done' | 'failed' | 'left'> {
     for (;;) {
       const t = this.thread;
-      if (siblings(t, messageId).indexOf(messageId) !== 0 || !earlierVersionsMayExist(t, messageId)) return;
+      if (siblings(t, messageId).indexOf(messageId) !== 0 || !earlierVersionsMayExist(t, messageId)) return 'done';
       const oldest = oldestLoaded(t);
       await this.loadOlder();
-      if (oldestLoaded(this.thread) === oldest || !this.present()) return;
+      if (!this.present() || !this.isOpen()) return 'left';
+      if (oldestLoaded(this.thread) === oldest) return 'failed';
     }
   }
 
