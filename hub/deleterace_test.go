@@ -35,6 +35,53 @@ func (s *heldInsertStore) InsertMessages(ctx context.Context, ms ...*persistence
 	return err
 }
 
+// raceDeletion sends in a new conversation of user "u" (its tab sub, nil
+// for none) whose model streams until stopped (causes gets the cause);
+// prepared: the answer's insert is held once applied. Once the send has
+// stored its answer (prepared) or returned, tell is called as a deletion
+// would, in a goroutine; a prepared answer must be halted meanwhile, and
+// is then let go. raceDeletion returns, once tell returned, the hub and
+// the conversation.
+func raceDeletion(t *testing.T, prepared bool, sub Subscriber, causes chan error, tell func(h *Hub, ms *memStore, convID string)) (*Hub, persistence.Conversation) {
+	t.Helper()
+	ms := newMemStore()
+	store := &heldInsertStore{memStore: ms, hold: prepared, inserted: make(chan struct{}), release: make(chan struct{})}
+	h := New(Options{Store: store, Writer: &memWriter{store: ms}, Model: causeModel(causes, nil), FinishTimeout: waitTimeout})
+	runHub(t, h, nil)
+	conv := persistence.Conversation{OwnerID: "u", Model: "fake"}
+	if err := ms.CreateConversation(context.Background(), &conv); err != nil {
+		t.Fatal(err)
+	}
+	if sub != nil {
+		h.Register(sub)
+		h.CancelConversation("u", conv.ID) // the API's order: nothing runs yet
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := h.Send(context.Background(), sub, "u", SendRequest{ConversationID: conv.ID, Content: "hi"})
+		sent <- err
+	}()
+	if prepared {
+		waitSignal(t, store.inserted, "the answer's insert")
+	} else if err := <-sent; err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	told := make(chan struct{})
+	go func() {
+		defer close(told)
+		tell(h, ms, conv.ID)
+	}()
+	if prepared {
+		waitFor(t, "the answer being prepared halted", func() bool { return halted(h, conv.ID) })
+		close(store.release)
+		if err := <-sent; err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	waitSignal(t, told, "the deletion told")
+	return h, conv
+}
+
 // TestDeletionStopsAnswerStartedMeanwhile: an answer whose row was stored
 // after the deleter's CancelConversation and before the store's delete (a
 // send or regenerate in that moment) is ended with the deletion, running
@@ -54,66 +101,15 @@ func TestDeletionStopsAnswerStartedMeanwhile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ms := newMemStore()
-			store := &heldInsertStore{memStore: ms, hold: tc.prepared,
-				inserted: make(chan struct{}), release: make(chan struct{})}
 			causes := make(chan error, 1)
-			model := &fakeModel{script: func(ctx context.Context, _ llm.Request, _ func(string)) (llm.Result, error) {
-				<-ctx.Done() // streams until stopped
-				causes <- context.Cause(ctx)
-				return llm.Result{}, context.Cause(ctx)
-			}}
-			h := New(Options{Store: store, Writer: &memWriter{store: ms}, Model: model, FinishTimeout: waitTimeout})
-			runHub(t, h, nil)
-			conv := persistence.Conversation{OwnerID: "u", Model: "fake"}
-			if err := ms.CreateConversation(context.Background(), &conv); err != nil {
-				t.Fatal(err)
-			}
 			sub := newSub("u")
-			h.Register(sub)
-
-			h.CancelConversation("u", conv.ID) // the API's order: nothing runs yet
-			sent := make(chan error, 1)
-			go func() {
-				_, err := h.Send(context.Background(), sub, "u", SendRequest{ConversationID: conv.ID, Content: "hi"})
-				sent <- err
-			}()
-			if tc.prepared {
-				waitSignal(t, store.inserted, "the answer's insert")
-			} else if err := <-sent; err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if err := ms.DeleteConversation(context.Background(), "u", conv.ID); err != nil {
-				t.Fatal(err)
-			}
-			told := make(chan struct{})
-			go func() {
-				defer close(told)
-				h.ConversationChanged("u", protocol.ActionDeleted, persistence.Conversation{ID: conv.ID})
-			}()
-			if tc.prepared {
-				waitFor(t, "the answer being prepared halted", func() bool { return halted(h, conv.ID) })
-				close(store.release)
-				if err := <-sent; err != nil {
-					t.Fatalf("Send: %v", err)
+			h, conv := raceDeletion(t, tc.prepared, sub, causes, func(h *Hub, ms *memStore, convID string) {
+				if err := ms.DeleteConversation(context.Background(), "u", convID); err != nil {
+					t.Error(err)
 				}
-			}
-			waitSignal(t, told, "the deletion told")
-
-			if id := h.ActiveMessageID(conv.ID); id != "" {
-				t.Fatalf("after the deletion was told, answer %s still runs", id)
-			}
-			select {
-			case cause := <-causes:
-				if !errors.Is(cause, errDeleting) {
-					t.Fatalf("the upstream request ended with %v, want %v", cause, errDeleting)
-				}
-			default:
-				t.Fatal("the upstream request still runs after the deletion was told")
-			}
-			if n := h.answers.count("u"); n != 0 {
-				t.Fatalf("%d answer slots held after the deletion, want 0", n)
-			}
+				h.ConversationChanged("u", protocol.ActionDeleted, persistence.Conversation{ID: convID})
+			})
+			wantAllEnded(t, h, conv.ID, causes)
 			if got := doneThenDeleted(t, sub); got != "" {
 				t.Fatal(got)
 			}

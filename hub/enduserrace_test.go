@@ -29,16 +29,17 @@ func causeModel(causes chan<- error, firstEnd <-chan struct{}) *fakeModel {
 	}}
 }
 
-// wantAllEnded fails unless nothing of user "u" runs in convID once
-// EndUser returned: no answer, no slot held, and the upstream request
-// of the latest answer ended by the account's deletion.
+// wantAllEnded fails unless nothing of user "u" runs in convID once a
+// deletion (EndUser, or a conversation's told) returned: no answer, no
+// slot held, and the upstream request of the latest answer ended by the
+// deletion.
 func wantAllEnded(t *testing.T, h *Hub, convID string, causes <-chan error) {
 	t.Helper()
 	if id := h.ActiveMessageID(convID); id != "" {
-		t.Fatalf("after EndUser returned, answer %s still runs", id)
+		t.Fatalf("after the deletion, answer %s still runs", id)
 	}
 	if n := h.answers.count("u"); n != 0 {
-		t.Fatalf("%d answer slots held after EndUser, want 0", n)
+		t.Fatalf("%d answer slots held after the deletion, want 0", n)
 	}
 	select {
 	case cause := <-causes:
@@ -46,7 +47,7 @@ func wantAllEnded(t *testing.T, h *Hub, convID string, causes <-chan error) {
 			t.Fatalf("the upstream request ended with %v, want %v", cause, errDeleting)
 		}
 	default:
-		t.Fatal("the upstream request still runs after EndUser returned")
+		t.Fatal("the upstream request still runs after the deletion")
 	}
 }
 
@@ -67,39 +68,10 @@ func TestAccountDeletionStopsAnswerStartedMeanwhile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ms := newMemStore()
-			store := &heldInsertStore{memStore: ms, hold: tc.prepared,
-				inserted: make(chan struct{}), release: make(chan struct{})}
 			causes := make(chan error, 1)
-			h := New(Options{Store: store, Writer: &memWriter{store: ms}, Model: causeModel(causes, nil), FinishTimeout: waitTimeout})
-			runHub(t, h, nil)
-			conv := persistence.Conversation{OwnerID: "u", Model: "fake"}
-			if err := ms.CreateConversation(context.Background(), &conv); err != nil {
-				t.Fatal(err)
-			}
-			sent := make(chan error, 1)
-			go func() {
-				_, err := h.Send(context.Background(), nil, "u", SendRequest{ConversationID: conv.ID, Content: "hi"})
-				sent <- err
-			}()
-			if tc.prepared {
-				waitSignal(t, store.inserted, "the answer's insert")
-			} else if err := <-sent; err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			ended := make(chan struct{})
-			go func() {
-				defer close(ended)
+			h, conv := raceDeletion(t, tc.prepared, nil, causes, func(h *Hub, _ *memStore, _ string) {
 				h.EndUser("u", nil) // the snapshot, read before the insert, lists nothing
-			}()
-			if tc.prepared {
-				waitFor(t, "the answer being prepared halted", func() bool { return halted(h, conv.ID) })
-				close(store.release)
-				if err := <-sent; err != nil {
-					t.Fatalf("Send: %v", err)
-				}
-			}
-			waitSignal(t, ended, "EndUser")
+			})
 			wantAllEnded(t, h, conv.ID, causes)
 		})
 	}
