@@ -133,23 +133,7 @@ func TestClientGoneIsNoServerError(t *testing.T) {
 				res.Body.Close()
 				t.Fatalf("the request was answered %d", res.StatusCode)
 			}
-			line := <-logs.lines
-			var status int64
-			line.Attrs(func(a slog.Attr) bool {
-				if a.Key == "status" {
-					status = a.Value.Int64()
-				}
-				return true
-			})
-			if line.Level != slog.LevelInfo || status != httperr.StatusClientClosed {
-				t.Fatalf("request of a client that left logged at %v with status %d, want INFO and %d", line.Level, status, httperr.StatusClientClosed)
-			}
-			if n := requestsCounted(t, registry, http.MethodGet, tc.path, "499"); n != 1 {
-				t.Errorf("chatd_http_requests_total{route=%q,code=\"499\"} = %v, want 1", tc.path, n)
-			}
-			if loud := logs.others(); len(loud) > 0 {
-				t.Errorf("logged at WARN or above: %q", loud)
-			}
+			wantClientGone(t, logs, registry, http.MethodGet, tc.path)
 		})
 	}
 }
@@ -189,24 +173,32 @@ func TestClientGoneMidBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = conn.Close()
-			line := <-logs.lines
-			var status int64
-			line.Attrs(func(a slog.Attr) bool {
-				if a.Key == "status" {
-					status = a.Value.Int64()
-				}
-				return true
-			})
-			if line.Level != slog.LevelInfo || status != httperr.StatusClientClosed {
-				t.Fatalf("request cut mid-body logged at %v with status %d, want INFO and %d", line.Level, status, httperr.StatusClientClosed)
-			}
-			if n := requestsCounted(t, registry, http.MethodPost, tc.path, "499"); n != 1 {
-				t.Errorf("chatd_http_requests_total{route=%q,code=\"499\"} = %v, want 1", tc.path, n)
-			}
-			if loud := logs.others(); len(loud) > 0 {
-				t.Errorf("logged at WARN or above: %q", loud)
-			}
+			wantClientGone(t, logs, registry, http.MethodPost, tc.path)
 		})
+	}
+}
+
+// wantClientGone fails unless the next request line logs, at info, the
+// status of a client that left (499), counted so for method route, and
+// nothing was logged at WARN or above.
+func wantClientGone(t *testing.T, logs requestLines, registry prometheus.Gatherer, method, route string) {
+	t.Helper()
+	line := <-logs.lines
+	var status int64
+	line.Attrs(func(a slog.Attr) bool {
+		if a.Key == "status" {
+			status = a.Value.Int64()
+		}
+		return true
+	})
+	if line.Level != slog.LevelInfo || status != httperr.StatusClientClosed {
+		t.Fatalf("request of a client that left logged at %v with status %d, want INFO and %d", line.Level, status, httperr.StatusClientClosed)
+	}
+	if n := requestsCounted(t, registry, method, route, "499"); n != 1 {
+		t.Errorf("chatd_http_requests_total{route=%q,code=\"499\"} = %v, want 1", route, n)
+	}
+	if loud := logs.others(); len(loud) > 0 {
+		t.Errorf("logged at WARN or above: %q", loud)
 	}
 }
 
