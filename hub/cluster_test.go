@@ -819,18 +819,52 @@ func TestClusterSubscribeDuringOutage(t *testing.T) {
 // lostReplyBus is a MemBus whose next Acquire, once armed, takes the lock
 // but reports the bus unavailable, as a reply lost after the bus applied
 // the request.
+//
+// With gate set, the end the hub publishes in the background for the lock
+// so left (its aborted frame) waits until a later Acquire finds that lock
+// holding the conversation: the lock is then certainly still there when
+// the next send comes.
 type lostReplyBus struct {
 	*MemBus
-	armed atomic.Bool
+	armed    atomic.Bool
+	gate     chan struct{}
+	gateOnce sync.Once
+	mu       sync.Mutex
+	lost     string // the message id of the lock whose reply was lost
 }
 
 func (b *lostReplyBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, error) {
 	holder, err := b.MemBus.Acquire(ctx, a)
 	if err == nil && b.armed.CompareAndSwap(true, false) {
+		b.mu.Lock()
+		b.lost = a.MessageID
+		b.mu.Unlock()
 		return AnswerRef{}, fmt.Errorf("acquire: %w: the reply was lost", ErrBusUnavailable)
+	}
+	if errors.Is(err, ErrLockHeld) && holder.MessageID == b.lostID() && b.gate != nil {
+		b.openGate()
 	}
 	return holder, err
 }
+
+func (b *lostReplyBus) Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error {
+	if b.gate != nil && a.MessageID == b.lostID() {
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return fmt.Errorf("publish: %w", ErrBusUnavailable)
+		}
+	}
+	return b.MemBus.Publish(ctx, a, f)
+}
+
+func (b *lostReplyBus) lostID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lost
+}
+
+func (b *lostReplyBus) openGate() { b.gateOnce.Do(func() { close(b.gate) }) }
 
 // TestClusterLockOfARefusedSend: a send whose lock the bus took but
 // reported failed is refused as unavailable; the lock it left (naming this
@@ -851,10 +885,12 @@ func TestClusterLockOfARefusedSend(t *testing.T) {
 			onA := tc.follow(t, a, "a1", conv.ID)
 			onB := tc.follow(t, b, "b1", conv.ID)
 			if next == "A" {
-				// The lock is given up in the background, after the store
-				// was asked whether its answer was stored: held there, the
-				// next send on A finds its own stale lock.
-				t.Cleanup(a.store.holdInterrupts())
+				// The lock is given up in the background: held until the
+				// next send finds it, that send on A finds its own stale
+				// lock (before, the background end was not held, and won
+				// the race on a loaded machine).
+				lost.gate = make(chan struct{})
+				t.Cleanup(lost.openGate)
 			}
 			lost.armed.Store(true)
 			_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
