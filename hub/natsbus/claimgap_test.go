@@ -79,6 +79,13 @@ func TestClaimAfterUnstoredFrames(t *testing.T) {
 			if _, err := owner.settle(ctx, pa); err != nil {
 				t.Fatal(err)
 			}
+			// The follow's interest may not have reached the owner's
+			// NATS server before these were published (a loaded machine:
+			// none delivered in 60 s once), and with idleAfter an hour
+			// nothing reads them from JetStream: asked to, as after a
+			// reconnect, the follow reads what it missed (and delivers
+			// nothing twice).
+			peer.live.resyncAll()
 			early.waitFrames(t, ctx, len(stored))
 			injectUnstored(t, ctx, peer, a, 5, unstored)
 			early.waitFrames(t, ctx, len(stored)+len(unstored))
